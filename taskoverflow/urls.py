@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("todos.urls")),
+    path("api/v1", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
+    path("", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
+]
+
+handler400 = "todos.errors.bad_request"
+handler404 = "todos.errors.not_found"
+handler500 = "todos.errors.server_error"

@@ -1,0 +1,78 @@
+"""Every API error is JSON with an "error" key that names the field and the fault."""
+
+import logging
+from typing import Any
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, reshaped to {"error": "<sentence>", ...}."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("database unavailable: %s", exc)
+        return Response(
+            {"error": DATABASE_UNAVAILABLE},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # not an API error: a bug, which Django logs and answers 500
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {
+            "error": validation_error_sentence(exc.detail),
+            "fields": exc.detail,
+        }
+    else:
+        response.data = {"error": validation_error_sentence(exc.detail)}
+    return response
+
+
+def validation_error_sentence(detail: Any) -> str:
+    """Flatten DRF's {"field": ["message"]} into "field: message; other: message"."""
+    if isinstance(detail, dict):
+        parts = []
+        for field, messages in detail.items():
+            text = validation_error_sentence(messages)
+            parts.append(text if field == "non_field_errors" else f"{field}: {text}")
+        return "; ".join(parts)
+    if isinstance(detail, list):
+        return " ".join(validation_error_sentence(item) for item in detail)
+    return str(detail)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None, **kwargs):
+    """404: JSON under the API (a catch-all route sends its unknown URLs here)."""
+    if not _is_api(request):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse(
+        {"error": f"Nothing at {request.path}."}, status=status.HTTP_404_NOT_FOUND
+    )
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None):
+    """400 that Django raises itself, such as a Host header not in ALLOWED_HOSTS."""
+    if not _is_api(request):
+        return defaults.bad_request(request, exception)
+    return JsonResponse({"error": "Bad request."}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def server_error(request: HttpRequest):
+    if not _is_api(request):
+        return defaults.server_error(request)
+    return JsonResponse(
+        {"error": "Internal server error."},
+        status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+    )

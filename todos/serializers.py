@@ -1,0 +1,158 @@
+"""How todos cross the API: strict input fields, and the JSON form clients expect."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from todos.datetimes import format_api_datetime, parse_api_datetime
+from todos.models import Todo
+
+
+class StrictCharField(serializers.CharField):
+    """A string and nothing else: DRF would quietly turn 5 into "5"."""
+
+    default_error_messages = {"invalid": "must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only: DRF would take "yes", "1" and 0 as booleans."""
+
+    default_error_messages = {"invalid": "must be true or false."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": "ISO 8601 date-time in UTC without a timezone suffix. "
+        "Input also takes a space for the T, fractional seconds, Z or an offset.",
+        "example": "2023-02-27T00:00:00",
+    }
+)
+class ApiDateTimeField(serializers.Field):
+    """A date-time in the API's form; see todos.datetimes."""
+
+    def __init__(self, *, timespec: str = "seconds", **kwargs: Any) -> None:
+        self.timespec = timespec
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any):
+        if not isinstance(data, str):
+            raise serializers.ValidationError(
+                "must be a date-time string such as 2023-02-27T00:00:00."
+            )
+        try:
+            parsed = parse_api_datetime(data)
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
+        # The API shows whole seconds; store what it shows.
+        return parsed.replace(microsecond=0) if self.timespec == "seconds" else parsed
+
+    def to_representation(self, value) -> str:
+        return format_api_datetime(value, timespec=self.timespec)
+
+
+class TodoSerializer(serializers.ModelSerializer):
+    """A todo as the API shows it."""
+
+    deadline_at = ApiDateTimeField(allow_null=True)
+    created_at = ApiDateTimeField(timespec="microseconds", read_only=True)
+    updated_at = ApiDateTimeField(timespec="microseconds", read_only=True)
+
+    class Meta:
+        model = Todo
+        fields = [
+            "id",
+            "title",
+            "description",
+            "completed",
+            "deadline_at",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class TodoInputSerializer(serializers.Serializer):
+    """What a client may send to create or change a todo, and nothing more."""
+
+    title = StrictCharField(min_length=1, max_length=200, trim_whitespace=False)
+    description = StrictCharField(
+        max_length=5000, allow_null=True, allow_blank=True, trim_whitespace=False
+    )
+    completed = StrictBooleanField()
+    deadline_at = ApiDateTimeField(allow_null=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.partial:
+            self.fields["description"].required = False
+            self.fields["completed"].required = False
+            self.fields["deadline_at"].required = False
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        if unknown:
+            allowed = ", ".join(self.fields)
+            raise serializers.ValidationError(
+                {
+                    name: [f"is not a field you can set; allowed fields: {allowed}."]
+                    for name in unknown
+                }
+            )
+        return super().to_internal_value(data)
+
+    def validate_title(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("must not be blank.")
+        return value
+
+
+class QueryBooleanField(serializers.Field):
+    """true or false, from a query string (any case) or a JSON boolean."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool):
+            return data
+        if isinstance(data, str) and data.lower() in ("true", "false"):
+            return data.lower() == "true"
+        raise serializers.ValidationError(f"must be true or false, not {data!r}.")
+
+    def to_representation(self, value: bool) -> bool:
+        return value
+
+
+class WindowDaysField(serializers.Field):
+    """A whole number of days, 0 or more, from a query string or a JSON number."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and data.isascii() and data.isdigit():
+            days = int(data)
+        elif isinstance(data, int) and not isinstance(data, bool):
+            days = data
+        else:
+            days = -1
+        if not 0 <= days:
+            raise serializers.ValidationError(
+                f"must be a whole number of days, 0 or more, not {data!r}."
+            )
+        return days
+
+    def to_representation(self, value: int) -> int:
+        return value
+
+
+class TodoFilterSerializer(serializers.Serializer):
+    """The filters of a todo listing: `completed=true|false` and `window=N` days."""
+
+    completed = QueryBooleanField(required=False)
+    window = WindowDaysField(required=False)

@@ -1,0 +1,118 @@
+"""The todo API under /api/v1: parse input, call a service, shape the output."""
+
+from django.db import connection
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from todos.models import Todo
+from todos.selectors import todo_list
+from todos.serializers import TodoFilterSerializer, TodoInputSerializer, TodoSerializer
+from todos.services import todo_create, todo_delete, todo_update
+
+ErrorSerializer = inline_serializer(
+    "Error",
+    fields={
+        "error": serializers.CharField(
+            help_text="What was wrong, naming the field where there is one."
+        )
+    },
+)
+ERRORS = {code: ErrorSerializer for code in (400, 404, 405, 406, 413, 415, 503)}
+
+FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "completed", str, enum=["true", "false"], description="Keep only these."
+    ),
+    OpenApiParameter(
+        "window",
+        int,
+        description="Keep todos due within this many days from now, overdue "
+        "ones included; todos without a deadline are left out.",
+    ),
+]
+
+
+def _todo_path(todo: Todo) -> str:
+    return reverse("api:todo-detail", kwargs={"todo_id": todo.pk})
+
+
+def _todo_or_404(todo_id: int) -> Todo:
+    todo = Todo.objects.filter(pk=todo_id).first()
+    if todo is None:
+        raise NotFound(f"Todo {todo_id} not found.")
+    return todo
+
+
+class HealthView(APIView):
+    @extend_schema(
+        responses={
+            200: inline_serializer("Health", {"status": serializers.CharField()}),
+            503: ErrorSerializer,
+        }
+    )
+    def get(self, request: Request) -> Response:
+        """Answers once the service can reach its database."""
+        connection.ensure_connection()
+        return Response({"status": "ok"})
+
+
+class TodoListView(APIView):
+    @extend_schema(
+        parameters=FILTER_PARAMETERS,
+        responses={200: TodoSerializer(many=True), **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        """The todos in ascending id order; filters combine."""
+        filters = TodoFilterSerializer(data=request.query_params.dict())
+        filters.is_valid(raise_exception=True)
+        todos = todo_list(**filters.validated_data)
+        return Response(TodoSerializer(todos, many=True).data)
+
+    @extend_schema(
+        request=TodoInputSerializer,
+        responses={201: TodoSerializer, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        """Create a todo; only title, description, completed and deadline_at."""
+        todo_input = TodoInputSerializer(data=request.data)
+        todo_input.is_valid(raise_exception=True)
+        todo = todo_create(**todo_input.validated_data)
+        return Response(
+            TodoSerializer(todo).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": request.build_absolute_uri(_todo_path(todo))},
+        )
+
+
+class TodoDetailView(APIView):
+    @extend_schema(responses={200: TodoSerializer, **ERRORS})
+    def get(self, request: Request, todo_id: str) -> Response:
+        return Response(TodoSerializer(_todo_or_404(int(todo_id))).data)
+
+    @extend_schema(
+        request=TodoInputSerializer(partial=True),
+        responses={200: TodoSerializer, **ERRORS},
+    )
+    def put(self, request: Request, todo_id: str) -> Response:
+        """Change the fields sent, and only those; answers the whole todo."""
+        todo = _todo_or_404(int(todo_id))
+        changes = TodoInputSerializer(data=request.data, partial=True)
+        changes.is_valid(raise_exception=True)
+        todo = todo_update(todo=todo, changes=changes.validated_data)
+        return Response(TodoSerializer(todo).data)
+
+    @extend_schema(
+        responses={
+            200: TodoSerializer,
+            **ERRORS,
+        },
+        description="Answers the deleted todo, or {} when there was no such todo.",
+    )
+    def delete(self, request: Request, todo_id: str) -> Response:
+        todo = todo_delete(todo_id=int(todo_id))
+        return Response(TodoSerializer(todo).data if todo is not None else {})
