@@ -84,6 +84,9 @@ TEMPLATES = [
     },
 ]
 
+# A refused CSRF check under /api/ answers JSON like every other API error.
+CSRF_FAILURE_VIEW = "todos.errors.csrf_failure"
+
 WSGI_APPLICATION = "taskoverflow.wsgi.application"
 
 # Database: DATABASE_URL, e.g. postgres://user:password@host:5432/name (psycopg 3).
@@ -169,6 +172,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "todos.schema.forbid_unknown_request_fields",
+    ],
 }
 
 LOGGING = {

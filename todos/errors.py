@@ -5,7 +5,8 @@ from typing import Any
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
-from django.views import defaults
+from django.views import csrf, defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -53,6 +54,7 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+@csrf_exempt  # any method may reach it; the API itself takes no cookies
 def not_found(request: HttpRequest, exception: Exception | None = None, **kwargs):
     """404: JSON under the API (a catch-all route sends its unknown URLs here)."""
     if not _is_api(request):
@@ -67,6 +69,14 @@ def bad_request(request: HttpRequest, exception: Exception | None = None):
     if not _is_api(request):
         return defaults.bad_request(request, exception)
     return JsonResponse({"error": "Bad request."}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def csrf_failure(request: HttpRequest, reason: str = ""):
+    if not _is_api(request):
+        return csrf.csrf_failure(request, reason)
+    return JsonResponse(
+        {"error": f"CSRF check failed: {reason}"}, status=status.HTTP_403_FORBIDDEN
+    )
 
 
 def server_error(request: HttpRequest):

@@ -37,6 +37,7 @@ class StrictBooleanField(serializers.BooleanField):
         "description": "ISO 8601 date-time in UTC without a timezone suffix. "
         "Input also takes a space for the T, fractional seconds, Z or an offset.",
         "example": "2023-02-27T00:00:00",
+        "pattern": r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?$",
     }
 )
 class ApiDateTimeField(serializers.Field):

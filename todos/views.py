@@ -30,7 +30,7 @@ FILTER_PARAMETERS = [
     ),
     OpenApiParameter(
         "window",
-        int,
+        {"type": "integer", "minimum": 0},
         description="Keep todos due within this many days from now, overdue "
         "ones included; todos without a deadline are left out.",
     ),
@@ -108,7 +108,12 @@ class TodoDetailView(APIView):
 
     @extend_schema(
         responses={
-            200: TodoSerializer,
+            200: {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/Todo"},
+                    {"type": "object", "maxProperties": 0},
+                ]
+            },
             **ERRORS,
         },
         description="Answers the deleted todo, or {} when there was no such todo.",

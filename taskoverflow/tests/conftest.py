@@ -1,11 +1,14 @@
 """Helpers for tests that run the project as separate processes, as people do."""
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 OUR_SETTINGS = (
@@ -53,3 +56,38 @@ def sqlite_env(tmp_path) -> dict[str, str]:
     migrated = run_python(["manage.py", "migrate", "--noinput"], env)
     assert migrated.returncode == 0, migrated.stderr
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server(sqlite_env):
+    """gunicorn with the project's config, on a free port; stopped afterwards."""
+    port = free_port()
+    env = {**sqlite_env, "WEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2"}
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    process = subprocess.Popen(
+        [str(gunicorn), "-c", "python:taskoverflow.gunicorn_conf", "taskoverflow.wsgi"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"{base}/api/v1/health", timeout=1)
+            break
+        except requests.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"gunicorn did not start: {process.stderr.read()!r}")
+            time.sleep(0.1)
+    yield base
+    process.terminate()
+    process.wait(timeout=30)

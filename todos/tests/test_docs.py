@@ -71,3 +71,16 @@ def test_browsable_api_renders_html_in_a_browser(client):
 def test_json_is_the_default_for_programs(client):
     response = client.get("/api/v1/todos", HTTP_ACCEPT="*/*")
     assert response["Content-Type"] == "application/json"
+
+
+def test_schema_says_delete_answers_a_todo_or_an_empty_object(schema):
+    answer = schema["paths"]["/api/v1/todos/{todo_id}/"]["delete"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"]["oneOf"] == [
+        {"$ref": "#/components/schemas/Todo"},
+        {"type": "object", "maxProperties": 0},
+    ]
+
+
+def test_schema_forbids_fields_a_client_may_not_send(schema):
+    for name in ("TodoInputRequest", "PatchedTodoInputRequest"):
+        assert schema["components"]["schemas"][name]["additionalProperties"] is False
