@@ -1,11 +1,12 @@
 # One-command tasks. Each creates .venv and installs what it needs first.
-#   make run    the service on http://localhost:6400 (SQLite, nothing else needed)
+#   make run    web on http://localhost:6400 and a worker (SQLite and a folder
+#               as the broker: nothing else needed)
 #   make test   ruff and the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run migrate superuser test lint format clean
+.PHONY: install install-dev run migrate superuser test lint format bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -28,8 +29,9 @@ install-dev: $(VENV)/.installed-dev
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+# Both processes of the Procfile; Ctrl-C stops both.
 run: migrate
-	exec $(BIN)/gunicorn -c python:taskoverflow.gunicorn_conf taskoverflow.wsgi
+	exec $(BIN)/honcho start -f Procfile
 
 superuser: migrate
 	$(BIN)/python manage.py createsuperuser
@@ -47,4 +49,8 @@ test: lint
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles var
+
+# Benchmarks print figures; they are not tests. Needs Redis on 127.0.0.1:6379.
+bench: install-dev
+	$(BIN)/python bench/job_latency.py

@@ -4,6 +4,8 @@ from django.views.generic import RedirectView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before the todo API, whose catch-all answers 404 to any URL it does not know.
+    path("api/v1/", include("calendars.urls")),
     path("api/v1/", include("todos.urls")),
     path("api/v1", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
     path("", RedirectView.as_view(url="/api/v1/docs", permanent=False)),

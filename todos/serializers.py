@@ -118,6 +118,7 @@ class TodoInputSerializer(serializers.Serializer):
         return value
 
 
+@extend_schema_field({"type": "boolean"})
 class QueryBooleanField(serializers.Field):
     """true or false, from a query string (any case) or a JSON boolean."""
 
@@ -132,6 +133,12 @@ class QueryBooleanField(serializers.Field):
         return value
 
 
+# Any window from now past the year 9999 keeps every dated todo; larger numbers
+# mean the same, and are held to this so they fit an integer column.
+MAX_WINDOW_DAYS = 3_660_000
+
+
+@extend_schema_field({"type": "integer", "minimum": 0})
 class WindowDaysField(serializers.Field):
     """A whole number of days, 0 or more, from a query string or a JSON number."""
 
@@ -146,7 +153,7 @@ class WindowDaysField(serializers.Field):
             raise serializers.ValidationError(
                 f"must be a whole number of days, 0 or more, not {data!r}."
             )
-        return days
+        return min(days, MAX_WINDOW_DAYS)
 
     def to_representation(self, value: int) -> int:
         return value

@@ -5,7 +5,7 @@ import sys
 
 import requests
 
-from taskoverflow.tests.conftest import PROJECT_DIR, django_run
+from taskoverflow.testing import PROJECT_DIR, django_run
 
 WORKER_SCRIPT = """
 import os, sys, django

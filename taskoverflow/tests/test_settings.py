@@ -3,7 +3,7 @@
 import pytest
 
 from taskoverflow.settings import DEVELOPMENT_SECRET_KEY
-from taskoverflow.tests.conftest import django_run, project_env, run_python
+from taskoverflow.testing import django_run, project_env, run_python
 
 PRODUCTION = {"DEBUG": "false", "SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "example.com"}
 

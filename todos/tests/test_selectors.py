@@ -60,3 +60,12 @@ def test_completed_filter_combines_with_window(todos):
         "overdue",
         "edge",
     ]
+
+
+def test_the_largest_window_a_filter_keeps_still_reaches_past_the_year_9999(todos):
+    from todos.serializers import MAX_WINDOW_DAYS
+
+    far_future = datetime(9999, 12, 31, tzinfo=UTC)
+    todos["later"].deadline_at = far_future
+    todos["later"].save()
+    assert "later" in titles(todo_list(window=MAX_WINDOW_DAYS, now=NOW))

@@ -1,0 +1,46 @@
+import uuid
+
+from django.db import models
+
+
+class CalendarExport(models.Model):
+    """A request for a calendar of todos: a job of our own, whose id is the task id.
+
+    The row is written before the message is sent, so the API can tell a queued
+    job from one that never existed (Celery reports every unknown id as PENDING).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        STARTED = "STARTED"
+        RETRY = "RETRY"
+        SUCCESS = "SUCCESS"
+        FAILURE = "FAILURE"
+
+    FINISHED = (Status.SUCCESS, Status.FAILURE)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    # The filters, as GET /api/v1/todos takes them; null means "not filtered".
+    completed = models.BooleanField(null=True, blank=True)
+    window = models.PositiveIntegerField(null=True, blank=True)
+    file = models.FileField(upload_to="calendars/", blank=True)
+    event_count = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"Calendar export {self.id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED

@@ -1,0 +1,74 @@
+"""Celery tasks: entry points that take ids, call a service and record the outcome."""
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+from calendars.models import CalendarExport
+from calendars.services import (
+    calendar_export_build,
+    calendar_export_fail,
+    calendar_export_mark,
+)
+
+DATABASE_CONNECTION_ERRORS = (InterfaceError, OperationalError)
+MAX_RETRIES = 3
+
+
+@shared_task(name="ical", bind=True, max_retries=MAX_RETRIES)
+def ical_task(
+    self, export_id: str, completed: bool | None = None, window: int | None = None
+) -> dict:
+    """Build the calendar of one export job. Named `ical`: part of the contract."""
+    try:
+        export = calendar_export_build(
+            export_id=export_id,
+            completed=completed,
+            window=window,
+            delay=settings.ICAL_SIMULATED_DELAY,
+        )
+    except DATABASE_CONNECTION_ERRORS as error:
+        # The database went away for a moment: try again, a bounded number of
+        # times, waiting longer each time.
+        if self.request.retries >= MAX_RETRIES:
+            _fail(export_id, f"The database did not answer: {error}")
+            raise
+        _try_mark_retry(export_id)
+        raise self.retry(exc=error, countdown=2**self.request.retries) from error
+    except SoftTimeLimitExceeded:
+        _fail(export_id, f"Took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT} s.")
+        raise
+    except Exception as error:
+        _fail(export_id, short_reason(error))
+        raise
+    if export is None:
+        return {"export_id": export_id, "status": "UNKNOWN"}
+    return {
+        "export_id": export_id,
+        "status": export.status,
+        "events": export.event_count,
+    }
+
+
+def short_reason(error: BaseException) -> str:
+    """One line for a person: the kind of error and its message, no traceback."""
+    message = " ".join(str(error).split())
+    reason = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    return reason[:200]
+
+
+def _fail(export_id: str, reason: str) -> None:
+    try:
+        export = CalendarExport.objects.filter(pk=export_id).first()
+        if export is not None:
+            calendar_export_fail(export=export, reason=reason)
+    except DATABASE_CONNECTION_ERRORS:
+        pass  # nothing to record it in; the result backend still has the error
+
+
+def _try_mark_retry(export_id: str) -> None:
+    try:
+        calendar_export_mark(export_id=export_id, status=CalendarExport.Status.RETRY)
+    except DATABASE_CONNECTION_ERRORS:
+        pass  # the database is what failed; the retry will record the outcome

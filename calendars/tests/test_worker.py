@@ -1,0 +1,264 @@
+"""The whole path for real: gunicorn, a Celery worker process, a real broker and
+database. POST a job, poll it to SUCCESS, download and parse the calendar.
+
+Redis and PostgreSQL are the machine's; a test that needs one fails when the
+service is listed in REQUIRED_SERVICES (CI lists both) and is skipped, saying
+why, elsewhere. moto's SQS server is started by the tests themselves.
+"""
+
+import os
+import time
+import uuid
+
+import boto3
+import icalendar
+import pytest
+import redis
+import requests
+from ical.calendar_stream import IcsCalendarStream
+
+from calendars.ical import todo_uid
+from taskoverflow.testing import (
+    django_run,
+    fresh_database,
+    migrate,
+    moto_sqs,
+    project_env,
+    wait_for_job,
+    web_server,
+    worker,
+)
+
+REQUIRED_SERVICES = set(
+    filter(None, os.environ.get("REQUIRED_SERVICES", "").split(","))
+)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def require(service: str, reachable: bool, where: str) -> None:
+    if reachable:
+        return
+    message = f"{service} is not reachable at {where}"
+    if service in REQUIRED_SERVICES:
+        pytest.fail(f"{message}, and REQUIRED_SERVICES lists it")
+    pytest.skip(f"{message}; start it to run this test")
+
+
+def redis_reachable() -> bool:
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError:
+        return False
+
+
+def postgres_reachable() -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
+        return True
+    except psycopg.Error:
+        return False
+
+
+@pytest.fixture
+def redis_broker() -> dict[str, str]:
+    require("redis", redis_reachable(), REDIS_URL)
+    # A queue of this test's own: nothing else on this Redis takes its jobs.
+    return {
+        "CELERY_BROKER_URL": f"{REDIS_URL}/0",
+        "CELERY_DEFAULT_QUEUE": f"ical-test-{uuid.uuid4().hex[:8]}",
+    }
+
+
+@pytest.fixture
+def sqs(tmp_path):
+    with moto_sqs(tmp_path / "logs") as aws_env:
+        yield aws_env
+
+
+@pytest.fixture(params=["filesystem", "redis", "sqs-standard", "sqs-fifo"])
+def broker(request, tmp_path) -> dict[str, str]:
+    """The environment that selects each broker."""
+    if request.param == "filesystem":
+        return {}  # the default: a folder of the test's own, set by stack_env
+    if request.param == "redis":
+        return request.getfixturevalue("redis_broker")
+    queue = "ical.fifo" if request.param == "sqs-fifo" else "ical"
+    aws_env = request.getfixturevalue("sqs")
+    return {"CELERY_BROKER_URL": "sqs://", "CELERY_DEFAULT_QUEUE": queue, **aws_env}
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """A fresh database of the kind the suite runs on (PostgreSQL in CI)."""
+    with fresh_database(os.environ.get("DATABASE_URL"), tmp_path) as url:
+        yield url
+
+
+def stack_env(tmp_path, database_url: str, **overrides: str) -> dict[str, str]:
+    env = project_env(
+        DATABASE_URL=database_url,
+        MEDIA_ROOT=str(tmp_path / "media"),
+        CELERY_BROKER_FOLDER=str(tmp_path / "broker"),
+    )
+    env.update(overrides)
+    migrate(env)
+    return env
+
+
+def add_todos(base: str) -> list[dict]:
+    todos = [
+        {
+            "title": "Launch 🚀, review; ship \\ " + "a long title " * 10,
+            "description": "line one\nline two, with; punctuation",
+            "deadline_at": "2030-01-02T03:04:05",
+        },
+        {"title": "Done", "completed": True, "deadline_at": "2030-02-01 09:00:00.000"},
+        {"title": "No deadline"},
+    ]
+    created = []
+    for todo in todos:
+        response = requests.post(f"{base}/api/v1/todos", json=todo, timeout=5)
+        assert response.status_code == 201, response.text
+        created.append(response.json())
+    return created
+
+
+def export_calendar(base: str, *, within: float = 5.0) -> tuple[str, bytes]:
+    """POST a job, poll it to SUCCESS within `within` s, download the calendar."""
+    response = requests.post(f"{base}/api/v1/todos/ical", timeout=5)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    status, elapsed = wait_for_job(base, job["task_url"], timeout=within + 5)
+    assert status == "SUCCESS", f"{status} after {elapsed:.2f} s"
+    assert elapsed <= within, f"SUCCESS only after {elapsed:.2f} s"
+    result_url = requests.get(job["task_url"], timeout=5).json()["result_url"]
+    result = requests.get(result_url, timeout=5)
+    assert result.status_code == 200
+    assert result.headers["Content-Type"] == "text/calendar; charset=utf-8"
+    assert result.headers["Content-Disposition"] == 'attachment; filename="todos.ics"'
+    return job["task_id"], result.content
+
+
+def assert_calendar_of(ics: bytes, todos: list[dict]) -> list[str]:
+    dated = [todo for todo in todos if todo["deadline_at"]]
+    events = icalendar.Calendar.from_ical(ics).walk("VEVENT")
+    assert [str(event["SUMMARY"]) for event in events] == [t["title"] for t in dated]
+    uids = [str(event["UID"]) for event in events]
+    assert uids == [todo_uid(todo["id"]) for todo in dated]
+    strict = IcsCalendarStream.calendar_from_ics(ics.decode("utf-8"))
+    assert [event.uid for event in strict.events] == uids
+    return uids
+
+
+def test_a_job_runs_end_to_end_on_each_broker(tmp_path, broker, database_url):
+    env = stack_env(tmp_path, database_url, **broker)
+    logs = tmp_path / "logs"
+    with web_server(env, logs) as base, worker(env, logs):
+        todos = add_todos(base)
+
+        task_id, first = export_calendar(base)
+        _, second = export_calendar(base)
+
+        assert assert_calendar_of(first, todos) == assert_calendar_of(second, todos)
+        for endpoint in ("status", "result"):
+            unknown = requests.get(
+                f"{base}/api/v1/todos/ical/{uuid.uuid4()}/{endpoint}", timeout=5
+            )
+            malformed = requests.get(
+                f"{base}/api/v1/todos/ical/not-an-id/{endpoint}", timeout=5
+            )
+            assert unknown.status_code == malformed.status_code == 404
+            assert "error" in unknown.json() and "error" in malformed.json()
+
+    # The worker also recorded the task in django-celery-results (the admin).
+    recorded = django_run(
+        "from django_celery_results.models import TaskResult\n"
+        f"print(TaskResult.objects.get(task_id='{task_id}').status)",
+        env,
+    )
+    assert recorded.stdout.strip() == "SUCCESS", recorded.stderr
+
+
+def test_fifo_queue_is_created_as_fifo_on_sqs(tmp_path, sqs, database_url):
+    env = stack_env(
+        tmp_path,
+        database_url,
+        CELERY_BROKER_URL="sqs://",
+        CELERY_DEFAULT_QUEUE="ical.fifo",
+        **sqs,
+    )
+    with web_server(env, tmp_path / "logs") as base, worker(env, tmp_path / "logs"):
+        export_calendar(base)
+    client = boto3.client("sqs", endpoint_url=sqs["AWS_ENDPOINT_URL"], **_keys(sqs))
+    url = client.get_queue_url(QueueName="ical.fifo")["QueueUrl"]
+    attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+    assert attributes["Attributes"]["FifoQueue"] == "true"
+
+
+def _keys(aws_env: dict[str, str]) -> dict[str, str]:
+    return {
+        "region_name": aws_env["AWS_DEFAULT_REGION"],
+        "aws_access_key_id": aws_env["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": aws_env["AWS_SECRET_ACCESS_KEY"],
+    }
+
+
+@pytest.mark.parametrize("backend", ["redis", "postgresql"])
+def test_other_result_backends_work_with_the_status_and_result_endpoints(
+    tmp_path, redis_broker, database_url, backend
+):
+    if backend == "redis":
+        result_backend = f"{REDIS_URL}/1"
+        database = None
+    else:
+        require("postgresql", postgres_reachable(), POSTGRES_URL)
+        database = fresh_database(POSTGRES_URL, tmp_path)
+        url = database.__enter__()
+        result_backend = "db+postgresql+psycopg" + url[len("postgres") :]
+    try:
+        env = stack_env(
+            tmp_path, database_url, CELERY_RESULT_BACKEND=result_backend, **redis_broker
+        )
+        logs = tmp_path / "logs"
+        with web_server(env, logs) as base, worker(env, logs):
+            todos = add_todos(base)
+            task_id, ics = export_calendar(base)
+            assert_calendar_of(ics, todos)
+        recorded = django_run(
+            "from taskoverflow.celery import app\n"
+            f"print(app.AsyncResult('{task_id}').state)",
+            env,
+        )
+        assert recorded.stdout.strip() == "SUCCESS", recorded.stderr
+    finally:
+        if database is not None:
+            database.__exit__(None, None, None)
+
+
+def test_a_slow_job_is_not_finished_until_it_is(tmp_path, database_url):
+    env = stack_env(tmp_path, database_url, ICAL_SIMULATED_DELAY="3")
+    logs = tmp_path / "logs"
+    with web_server(env, logs) as base, worker(env, logs):
+        add_todos(base)
+        job = requests.post(f"{base}/api/v1/todos/ical", timeout=5).json()
+        result_url = job["task_url"].replace("/status", "/result")
+        time.sleep(1)
+
+        waiting = requests.get(result_url, timeout=5)
+        assert waiting.status_code == 404
+        assert waiting.json() == {"error": "Task not finished"}
+        assert requests.get(job["task_url"], timeout=5).json()["task_status"] in (
+            "PENDING",
+            "STARTED",
+        )
+
+        status, elapsed = wait_for_job(base, job["task_url"], timeout=15)
+        assert status == "SUCCESS" and elapsed >= 1.5
+        finished = requests.get(result_url, timeout=5)
+        assert finished.status_code == 200
+        assert b"BEGIN:VEVENT" in finished.content

@@ -1,0 +1,127 @@
+"""Calendar jobs under /api/v1/todos/ical: queue one, poll it, download it."""
+
+import uuid
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from calendars.models import CalendarExport
+from calendars.serializers import (
+    CalendarExportCreatedSerializer,
+    CalendarExportFailedSerializer,
+    CalendarExportRequestSerializer,
+    CalendarExportStatusSerializer,
+)
+from calendars.services import calendar_export_create
+from todos.views import ERRORS, FILTER_PARAMETERS, ErrorSerializer
+
+Status = CalendarExport.Status
+
+
+def _export_or_404(task_id: str) -> CalendarExport:
+    try:
+        export_id = uuid.UUID(task_id)
+    except ValueError:
+        raise NotFound(f"No calendar job {task_id!r}: not a job id.") from None
+    export = CalendarExport.objects.filter(pk=export_id).first()
+    if export is None:
+        raise NotFound(f"No calendar job {task_id}.")
+    return export
+
+
+def _url(request: Request, name: str, export: CalendarExport) -> str:
+    return request.build_absolute_uri(
+        reverse(f"calendars:{name}", kwargs={"task_id": export.id})
+    )
+
+
+class CalendarExportCreateView(APIView):
+    @extend_schema(
+        parameters=FILTER_PARAMETERS,
+        request=CalendarExportRequestSerializer,
+        responses={202: CalendarExportCreatedSerializer, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        """Queue a calendar of the todos; answers at once with where to poll.
+
+        The filters `completed` and `window` mean what they mean for
+        GET /api/v1/todos, in the query string or a JSON body.
+        """
+        filters = CalendarExportRequestSerializer(
+            data={**request.query_params.dict(), **request.data}
+        )
+        filters.is_valid(raise_exception=True)
+        export = calendar_export_create(**filters.validated_data)
+        if export.status == Status.FAILURE:
+            return Response(
+                {"error": export.error, "task_id": str(export.id)},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        task_url = _url(request, "status", export)
+        return Response(
+            {"task_id": str(export.id), "task_url": task_url},
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": task_url},
+        )
+
+
+class CalendarExportStatusView(APIView):
+    @extend_schema(responses={200: CalendarExportStatusSerializer, **ERRORS})
+    def get(self, request: Request, task_id: str) -> Response:
+        """Where a job stands: PENDING, STARTED, RETRY, SUCCESS or FAILURE."""
+        export = _export_or_404(task_id)
+        return Response(
+            {
+                "task_id": str(export.id),
+                "task_status": export.status,
+                "result_url": _url(request, "result", export),
+            }
+        )
+
+
+class CalendarExportResultView(APIView):
+    @extend_schema(
+        responses={
+            (200, "text/calendar"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The calendar, as todos.ics."
+            ),
+            404: OpenApiResponse(
+                CalendarExportFailedSerializer,
+                description='Not finished: {"error": "Task not finished"}. '
+                'Failed: {"error": "Task failed", "detail": "<reason>"}. '
+                "Or no such job.",
+            ),
+            **{code: ErrorSerializer for code in (405, 406, 503)},
+        }
+    )
+    def get(self, request: Request, task_id: str):
+        """The calendar of a finished job."""
+        export = _export_or_404(task_id)
+        if export.status == Status.FAILURE:
+            return Response(
+                {"error": "Task failed", "detail": export.error},
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        if export.status != Status.SUCCESS:
+            return Response(
+                {"error": "Task not finished"}, status=status.HTTP_404_NOT_FOUND
+            )
+        try:
+            calendar = default_storage.open(export.file.name, "rb")
+        except FileNotFoundError:
+            raise NotFound("The calendar of this job is no longer stored.") from None
+        response = FileResponse(
+            calendar,
+            as_attachment=True,
+            filename="todos.ics",
+            content_type="text/calendar; charset=utf-8",
+        )
+        return response
