@@ -240,8 +240,8 @@ def test_other_result_backends_work_with_the_status_and_result_endpoints(
             database.__exit__(None, None, None)
 
 
-def test_a_slow_job_is_not_finished_until_it_is(tmp_path, database_url):
-    env = stack_env(tmp_path, database_url, ICAL_SIMULATED_DELAY="3")
+def test_a_slow_job_is_not_finished_until_it_is(tmp_path, redis_broker, database_url):
+    env = stack_env(tmp_path, database_url, ICAL_SIMULATED_DELAY="3", **redis_broker)
     logs = tmp_path / "logs"
     with web_server(env, logs) as base, worker(env, logs):
         add_todos(base)
