@@ -15,6 +15,7 @@ import icalendar
 import pytest
 import redis
 import requests
+import vobject
 from ical.calendar_stream import IcsCalendarStream
 
 from calendars.ical import todo_uid
@@ -152,6 +153,7 @@ def assert_calendar_of(ics: bytes, todos: list[dict]) -> list[str]:
     assert uids == [todo_uid(todo["id"]) for todo in dated]
     strict = IcsCalendarStream.calendar_from_ics(ics.decode("utf-8"))
     assert [event.uid for event in strict.events] == uids
+    assert vobject.readOne(ics.decode("utf-8")).validate(raiseException=True)
     return uids
 
 
