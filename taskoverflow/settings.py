@@ -134,6 +134,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles"
 # Generated calendars, written by the worker and served by the web server through
 # the API (never as public URLs): both must see the same storage.

@@ -51,6 +51,10 @@ def test_gunicorn_serves_the_api_and_the_admin_static_files(server):
     assert bad.status_code == 400 and "error" in bad.json()
     css = requests.get(f"{server}/static/admin/css/base.css", timeout=5)
     assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
+    page = requests.get(f"{server}/", timeout=5)
+    assert page.status_code == 200 and "Generate calendar" in page.text
+    for asset in ("app.css", "app.js"):
+        assert requests.get(f"{server}/static/{asset}", timeout=5).status_code == 200
     docs = requests.get(f"{server}/api/v1/docs", timeout=5)
     assert docs.status_code == 200
     swagger_js = requests.get(
