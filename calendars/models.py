@@ -29,14 +29,23 @@ class CalendarExport(models.Model):
     file = models.FileField(upload_to="calendars/", blank=True)
     event_count = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
+    # How many times the job's message was sent: the sweep sends again the jobs
+    # that sat unfinished past their time limit, up to a bound.
+    sends = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Written every few seconds while a worker builds the job: a STARTED job
+    # whose heartbeat stopped has lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "updated_at"])]
+        indexes = [
+            models.Index(fields=["status", "updated_at"]),
+            models.Index(fields=["status", "finished_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"Calendar export {self.id} ({self.status})"

@@ -1,14 +1,18 @@
 """Functions that write calendar exports: create and queue a job, build it, fail it."""
 
 import logging
+import threading
 import time
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from calendars.ical import TodoEntry, calendar_ics
@@ -19,6 +23,9 @@ logger = logging.getLogger(__name__)
 
 Status = CalendarExport.Status
 QUEUE_UNAVAILABLE = "Could not queue the job: the job queue is unavailable."
+# A job is sent at most this many times in all: the first send and the sweep's.
+MAX_SENDS = 3
+UNFINISHED = (Status.PENDING, Status.STARTED, Status.RETRY)
 
 
 def calendar_export_create(
@@ -39,13 +46,16 @@ def calendar_export_enqueue(*, export: CalendarExport) -> bool:
     """Send the job's message: its id and filters, never the todos themselves."""
     from calendars.tasks import ical_task  # tasks import this module
 
+    sends = CalendarExport.objects.filter(pk=export.pk).update(sends=F("sends") + 1)
+    export.sends += sends
     options: dict[str, str] = {"task_id": str(export.id)}
     if settings.CELERY_TASK_DEFAULT_QUEUE.endswith(".fifo"):
         # SQS FIFO: kombu would put every job in one group "default" (one at a
-        # time) and a random deduplication id (a resend would not be caught).
-        # Jobs are independent, so each is its own group; its id dedupes it.
+        # time) and a random deduplication id (a repeated send would not be
+        # caught). Jobs are independent, so each is its own group, and each send
+        # of a job its own deduplication id: the sweep's resend must go through.
         options["MessageGroupId"] = str(export.id)
-        options["MessageDeduplicationId"] = str(export.id)
+        options["MessageDeduplicationId"] = f"{export.id}-{export.sends}"
     try:
         ical_task.apply_async(
             args=[str(export.id)],
@@ -74,14 +84,15 @@ def calendar_export_build(
     export = CalendarExport.objects.filter(pk=export_id).first()
     if export is None or export.status == Status.SUCCESS:
         return export
-    _set_status(export, Status.STARTED, started_at=timezone.now())
-    if delay > 0:
-        time.sleep(delay)
-
-    entries = calendar_entries(
-        completed=completed, window=window, requested_at=export.created_at
-    )
-    ics = calendar_ics(entries)
+    now = timezone.now()
+    _set_status(export, Status.STARTED, started_at=now, heartbeat_at=now)
+    with heartbeat(export_id=export.id):
+        if delay > 0:
+            time.sleep(delay)
+        entries = calendar_entries(
+            completed=completed, window=window, requested_at=export.created_at
+        )
+        ics = calendar_ics(entries)
 
     name = f"calendars/{export.id}.ics"
     default_storage.delete(name)
@@ -89,6 +100,35 @@ def calendar_export_build(
     export.event_count = len(entries)
     _set_status(export, Status.SUCCESS, finished_at=timezone.now())
     return export
+
+
+@contextmanager
+def heartbeat(*, export_id: UUID) -> Iterator[None]:
+    """Beat for a running job, from a thread, until the block ends.
+
+    The beat stops when the process dies, which is the point: the sweep tells a
+    job whose worker was killed from one that is merely slow.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.ICAL_HEARTBEAT_SECONDS):
+                CalendarExport.objects.filter(
+                    pk=export_id, status=Status.STARTED
+                ).update(heartbeat_at=timezone.now())
+        except Exception:
+            logger.exception("heartbeat of calendar export %s failed", export_id)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{export_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def calendar_entries(
@@ -122,3 +162,75 @@ def _set_status(export: CalendarExport, status: str, **fields) -> None:
     for name, value in fields.items():
         setattr(export, name, value)
     export.save()
+
+
+def calendar_exports_stale(*, now: datetime) -> "QuerySet[CalendarExport]":
+    """Unfinished jobs that nothing is working on.
+
+    STARTED with a heartbeat three beats old: its worker was killed. Queued
+    (PENDING or RETRY) past the time limit: its message may be lost (a killed
+    worker on the filesystem broker) or hidden until a long visibility timeout
+    ends (Redis, SQS). No job runs past the hard time limit in any case.
+    """
+    dead_before = now - timedelta(seconds=3 * settings.ICAL_HEARTBEAT_SECONDS)
+    queued_before = now - timedelta(seconds=settings.ICAL_TIME_LIMIT)
+    return CalendarExport.objects.filter(
+        Q(status=Status.STARTED, heartbeat_at__lt=dead_before)
+        | Q(status__in=UNFINISHED, updated_at__lt=queued_before)
+    ).order_by("updated_at")
+
+
+def calendar_exports_resend_stale(*, now: datetime | None = None) -> int:
+    """Send again the jobs nothing is working on (see calendar_exports_stale).
+
+    After MAX_SENDS a job ends FAILURE instead. Safe with many sweepers: each
+    job is claimed by a conditional update, and one that finished meanwhile is
+    left alone; a job delivered twice builds the same file twice, no more.
+    """
+    now = now or timezone.now()
+    stale = calendar_exports_stale(now=now)
+    resent = 0
+    for export in stale[:500]:
+        claimed = CalendarExport.objects.filter(
+            pk=export.pk, status=export.status, updated_at=export.updated_at
+        ).update(status=Status.PENDING, updated_at=now, heartbeat_at=None)
+        if not claimed:
+            continue  # another sweeper took it, or it finished
+        export.refresh_from_db()
+        if export.sends >= MAX_SENDS:
+            calendar_export_fail(
+                export=export,
+                reason=f"Gave up: sent {export.sends} times and never finished "
+                f"(time limit {settings.ICAL_TIME_LIMIT} s).",
+            )
+            continue
+        logger.warning("sending calendar export %s again", export.id)
+        if calendar_export_enqueue(export=export):
+            resent += 1
+    return resent
+
+
+def calendar_exports_expire(
+    *, now: datetime | None = None, batch_size: int = 500
+) -> int:
+    """Delete finished jobs, and their files, older than ICAL_RESULT_EXPIRY_DAYS.
+
+    Deletes in batches, so a large backlog never holds one long transaction.
+    An expired job's status and result answer 404, as for a job never issued.
+    """
+    now = now or timezone.now()
+    expired_before = now - timedelta(days=settings.ICAL_RESULT_EXPIRY_DAYS)
+    deleted = 0
+    while True:
+        batch = list(
+            CalendarExport.objects.filter(
+                status__in=CalendarExport.FINISHED, finished_at__lt=expired_before
+            ).values_list("pk", "file")[:batch_size]
+        )
+        if not batch:
+            return deleted
+        for _, name in batch:
+            if name:
+                default_storage.delete(name)
+        CalendarExport.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+        deleted += len(batch)

@@ -11,6 +11,7 @@ from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from calendars.models import CalendarExport
@@ -44,10 +45,17 @@ def _url(request: Request, name: str, export: CalendarExport) -> str:
 
 
 class CalendarExportCreateView(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "calendar_jobs"
+
     @extend_schema(
         parameters=FILTER_PARAMETERS,
         request=CalendarExportRequestSerializer,
-        responses={202: CalendarExportCreatedSerializer, **ERRORS},
+        responses={
+            202: CalendarExportCreatedSerializer,
+            429: ErrorSerializer,
+            **ERRORS,
+        },
     )
     def post(self, request: Request) -> Response:
         """Queue a calendar of the todos; answers at once with where to poll.

@@ -112,8 +112,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # Bound every wait on the database: a server that is gone fails fast.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
     )
+# Throttle counts live in the cache: set CACHE_URL (e.g. redis://HOST:6379/2) to
+# share them between processes; the default counts per process.
+CACHES = {
+    "default": env.cache_url_config(
+        env.str("CACHE_URL", default="") or "locmemcache://"
+    )
+}
+
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -148,6 +156,9 @@ STORAGES = {
     },
 }
 
+# Calendar jobs a client may create; more answers 429 with Retry-After.
+ICAL_RATE_LIMIT = env.str("ICAL_RATE_LIMIT", default="30/min")
+
 REST_FRAMEWORK = {
     # JSON only: any other content type is refused with 415 rather than guessed.
     "DEFAULT_PARSER_CLASSES": ["todos.parsers.StrictJSONParser"],
@@ -159,6 +170,10 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "EXCEPTION_HANDLER": "todos.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"calendar_jobs": ICAL_RATE_LIMIT},
+    # How many proxies stand before us (1 behind a load balancer): the client is
+    # then the address they name, not the proxy's.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
@@ -203,15 +218,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 ICAL_TIME_LIMIT = env.int("ICAL_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = ICAL_TIME_LIMIT
-CELERY_TASK_SOFT_TIME_LIMIT = max(ICAL_TIME_LIMIT - 10, 1)
+# The soft limit ends a job with a clear reason before the hard one kills it.
+CELERY_TASK_SOFT_TIME_LIMIT = max(int(ICAL_TIME_LIMIT * 0.9), 1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Publishing must not hang a web request: try once more at once, then give up.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {
-    "max_retries": 1,
-    "interval_start": 0,
-    "interval_step": 0.2,
-    "interval_max": 0.2,
-}
+# Publishing must not hang a web request: one try, bounded by the transport's
+# socket timeouts; a job that cannot be sent ends FAILURE and the client gets 503.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
 # A message whose worker died is delivered again after this many seconds; it must
 # exceed the hard time limit, or a slow job would run twice at once.
 BROKER_VISIBILITY_TIMEOUT = ICAL_TIME_LIMIT + 60
@@ -237,8 +249,8 @@ elif BROKER_SCHEME in ("redis", "rediss"):
         "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
         # A Redis that accepts connections but never answers would otherwise
         # hang a publish for minutes.
-        "socket_timeout": 1.2,
-        "socket_connect_timeout": 1.2,
+        "socket_timeout": 1.5,
+        "socket_connect_timeout": 1.5,
     }
 elif BROKER_SCHEME == "sqs":
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -253,6 +265,15 @@ elif BROKER_SCHEME == "sqs":
 # The worker's artificial wait before building, in seconds, to reproduce the slow
 # job of the original exercise.
 ICAL_SIMULATED_DELAY = env.float("ICAL_SIMULATED_DELAY", default=0.0)
+# Each worker sweeps this often (seconds; 0: never) for jobs whose worker is gone
+# or that sat queued past the time limit, which it sends again, and hourly for
+# expired jobs, which it deletes.
+ICAL_SWEEP_INTERVAL = env.float("ICAL_SWEEP_INTERVAL", default=10.0)
+# A running job's heartbeat; three missed beats mean its worker is gone, and the
+# sweep sends the job again at once rather than after the time limit.
+ICAL_HEARTBEAT_SECONDS = env.float("ICAL_HEARTBEAT_SECONDS", default=5.0)
+ICAL_RESULT_EXPIRY_DAYS = env.float("ICAL_RESULT_EXPIRY_DAYS", default=7.0)
+CELERY_RESULT_EXPIRES = int(ICAL_RESULT_EXPIRY_DAYS * 86400)
 
 LOGGING = {
     "version": 1,

@@ -5,9 +5,11 @@ database) and a local SQS API (moto's server), each started and stopped here.
 """
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +35,46 @@ OUR_SETTINGS = (
     "MEDIA_ROOT",
     "ICAL_SIMULATED_DELAY",
 )
+
+
+REQUIRED_SERVICES = set(
+    filter(None, os.environ.get("REQUIRED_SERVICES", "").split(","))
+)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+POSTGRES_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def require(service: str, reachable: bool, where: str) -> None:
+    """Skip a test whose service is missing, saying why; fail if it is required."""
+    import pytest
+
+    if reachable:
+        return
+    message = f"{service} is not reachable at {where}"
+    if service in REQUIRED_SERVICES:
+        pytest.fail(f"{message}, and REQUIRED_SERVICES lists it")
+    pytest.skip(f"{message}; start it to run this test")
+
+
+def redis_reachable(url: str = REDIS_URL) -> bool:
+    import redis
+
+    try:
+        return redis.Redis.from_url(url, socket_timeout=2).ping()
+    except redis.RedisError:
+        return False
+
+
+def postgres_reachable(url: str = POSTGRES_URL) -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+        return True
+    except psycopg.Error:
+        return False
 
 
 def project_env(**overrides: str) -> dict[str, str]:
@@ -119,6 +161,18 @@ def fresh_database(suite_database_url: str | None, folder: Path) -> Iterator[str
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def stack_env(folder: Path, database_url: str, **overrides: str) -> dict[str, str]:
+    """The environment of a web server and its workers, on a migrated database."""
+    env = project_env(
+        DATABASE_URL=database_url,
+        MEDIA_ROOT=str(folder / "media"),
+        CELERY_BROKER_FOLDER=str(folder / "broker"),
+    )
+    env.update(overrides)
+    migrate(env)
+    return env
+
+
 def migrate(env: dict[str, str]) -> None:
     result = run_python(["manage.py", "migrate", "--noinput"], env, timeout=120)
     if result.returncode != 0:
@@ -167,6 +221,8 @@ def start_worker(
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        # Its own process group: a test can kill the whole worker, pool included.
+        start_new_session=True,
     )
     log.close()
     try:
@@ -232,3 +288,135 @@ def wait_for_job(base: str, task_url: str, *, timeout: float) -> tuple[str, floa
         if status in ("SUCCESS", "FAILURE") or elapsed > timeout:
             return status, elapsed
         time.sleep(0.01)
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (a worker's pool children)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended while we looked
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+@contextmanager
+def redis_server(log_dir: Path) -> Iterator[tuple[subprocess.Popen, int]]:
+    """A Redis of the test's own on a free port, to pause, stop and start again."""
+    port = free_port()
+    log = _log_file(log_dir, f"redis-{port}")
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    command += ["--save", "", "--appendonly", "no"]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    def answering() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    try:
+        wait_until(answering, timeout=20, what="redis-server", process=process)
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)
+        stop(process)
+        log.close()
+
+
+class TcpProxy:
+    """A TCP forwarder to inject faults: forward, stall (accept, never answer), or
+    refuse (nothing listens). It stands between a service and its database."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.stalled = False
+        self._listener: socket.socket | None = None
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> "TcpProxy":
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def refuse(self) -> None:
+        """Stop listening and drop every connection: connections are refused."""
+        if self._listener is not None:
+            # shutdown() first: a bare close() leaves a thread blocked in accept()
+            # listening on.
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._listener.close()
+            self._listener = None
+        self._drop_connections()
+
+    def stall(self) -> None:
+        """Accept connections but pass nothing on: the peer never answers."""
+        self.stalled = True
+        self._drop_connections()
+
+    def resume(self) -> None:
+        self.stalled = False
+        if self._listener is None:
+            self.start()
+
+    def _drop_connections(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                conn.close()
+            self._connections.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # the listener was closed
+            with self._lock:
+                self._connections.append(client)
+            if self.stalled:
+                continue  # hold it open, say nothing
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._connections.append(upstream)
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink), daemon=True
+                ).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if self.stalled:
+                    return
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.close()
+                except OSError:
+                    pass

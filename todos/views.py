@@ -1,6 +1,5 @@
 """The todo API under /api/v1: parse input, call a service, shape the output."""
 
-from django.db import connection
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -9,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from taskoverflow.health import service_problems
 from todos.models import Todo
 from todos.selectors import todo_list
 from todos.serializers import TodoFilterSerializer, TodoInputSerializer, TodoSerializer
@@ -52,13 +52,30 @@ class HealthView(APIView):
     @extend_schema(
         responses={
             200: inline_serializer("Health", {"status": serializers.CharField()}),
-            503: ErrorSerializer,
+            503: inline_serializer(
+                "Unhealthy",
+                {
+                    "status": serializers.CharField(),
+                    "database": serializers.CharField(),
+                    "broker": serializers.CharField(),
+                },
+            ),
         }
     )
     def get(self, request: Request) -> Response:
-        """Answers once the service can reach its database."""
-        connection.ensure_connection()
-        return Response({"status": "ok"})
+        """{"status": "ok"} when the database and the broker answer, within 3 s.
+
+        Otherwise 503 {"status": "error", "database": ..., "broker": ...}, each
+        "ok" or what is wrong with it.
+        """
+        problems = service_problems()
+        if not any(problems.values()):
+            return Response({"status": "ok"})
+        return Response(
+            {"status": "error"}
+            | {name: problem or "ok" for name, problem in problems.items()},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
 
 
 class TodoListView(APIView):

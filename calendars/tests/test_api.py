@@ -8,6 +8,7 @@ import icalendar
 import pytest
 from kombu.exceptions import OperationalError as BrokerError
 from rest_framework.test import APIClient
+from rest_framework.throttling import ScopedRateThrottle
 
 from calendars.models import CalendarExport
 from calendars.services import QUEUE_UNAVAILABLE
@@ -137,7 +138,22 @@ def test_fifo_queues_get_a_group_and_deduplication_id_of_the_job(
             export_id = api.post(API).json()["task_id"]
     options = send.call_args.kwargs
     assert options["MessageGroupId"] == export_id
-    assert options["MessageDeduplicationId"] == export_id
+    assert options["MessageDeduplicationId"] == f"{export_id}-1"  # the first send
+
+
+def test_job_creation_is_throttled_per_client_with_retry_after(api):
+    rates = {"calendar_jobs": "2/min"}
+    with mock.patch.object(ScopedRateThrottle, "THROTTLE_RATES", rates):
+        accepted = [api.post(API).status_code for _ in range(2)]
+        refused = api.post(API)
+        other_client = api.post(API, REMOTE_ADDR="10.9.8.7")
+
+    assert accepted == [202, 202]
+    body = assert_json_error(refused, 429)
+    assert "throttled" in body["error"].lower()
+    assert 0 < int(refused["Retry-After"]) <= 60
+    assert other_client.status_code == 202
+    assert CalendarExport.objects.count() == 3
 
 
 def test_get_is_not_offered_on_the_collection(api):

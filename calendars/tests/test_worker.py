@@ -13,56 +13,25 @@ import uuid
 import boto3
 import icalendar
 import pytest
-import redis
 import requests
 import vobject
 from ical.calendar_stream import IcsCalendarStream
 
 from calendars.ical import todo_uid
 from taskoverflow.testing import (
+    POSTGRES_URL,
+    REDIS_URL,
     django_run,
     fresh_database,
-    migrate,
     moto_sqs,
-    project_env,
+    postgres_reachable,
+    redis_reachable,
+    require,
+    stack_env,
     wait_for_job,
     web_server,
     worker,
 )
-
-REQUIRED_SERVICES = set(
-    filter(None, os.environ.get("REQUIRED_SERVICES", "").split(","))
-)
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def require(service: str, reachable: bool, where: str) -> None:
-    if reachable:
-        return
-    message = f"{service} is not reachable at {where}"
-    if service in REQUIRED_SERVICES:
-        pytest.fail(f"{message}, and REQUIRED_SERVICES lists it")
-    pytest.skip(f"{message}; start it to run this test")
-
-
-def redis_reachable() -> bool:
-    try:
-        return redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-    except redis.RedisError:
-        return False
-
-
-def postgres_reachable() -> bool:
-    import psycopg
-
-    try:
-        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
-        return True
-    except psycopg.Error:
-        return False
 
 
 @pytest.fixture
@@ -98,17 +67,6 @@ def database_url(tmp_path):
     """A fresh database of the kind the suite runs on (PostgreSQL in CI)."""
     with fresh_database(os.environ.get("DATABASE_URL"), tmp_path) as url:
         yield url
-
-
-def stack_env(tmp_path, database_url: str, **overrides: str) -> dict[str, str]:
-    env = project_env(
-        DATABASE_URL=database_url,
-        MEDIA_ROOT=str(tmp_path / "media"),
-        CELERY_BROKER_FOLDER=str(tmp_path / "broker"),
-    )
-    env.update(overrides)
-    migrate(env)
-    return env
 
 
 def add_todos(base: str) -> list[dict]:

@@ -16,10 +16,9 @@ import icalendar
 import pytest
 import requests
 
-from taskoverflow.testing import migrate, project_env, web_server, worker
+from taskoverflow.testing import require, stack_env, web_server, worker
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-REQUIRED = set(filter(None, os.environ.get("REQUIRED_SERVICES", "").split(",")))
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -38,10 +37,7 @@ TIMEZONE = "Australia/Brisbane"  # UTC+10, no daylight saving
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        if "chromium" in REQUIRED:
-            pytest.fail(f"Chromium is required and missing at {CHROMIUM}")
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium")
+    require("chromium", os.path.exists(CHROMIUM), f"{CHROMIUM} (apt-get install)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -54,12 +50,7 @@ def browser():
 
 @pytest.fixture
 def stack(tmp_path):
-    env = project_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        CELERY_BROKER_FOLDER=str(tmp_path / "broker"),
-        MEDIA_ROOT=str(tmp_path / "media"),
-    )
-    migrate(env)
+    env = stack_env(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}")
     with web_server(env, tmp_path / "logs") as base, worker(env, tmp_path / "logs"):
         yield base
 
