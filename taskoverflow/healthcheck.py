@@ -2,7 +2,8 @@
 /api/v1/health with 200, 1 otherwise (and say why).
 
 Asks the port of WEB_BIND on 127.0.0.1, naming the first of ALLOWED_HOSTS as the
-host so that Django answers it. Imports no Django: it runs every 30 s.
+host so that Django answers it. It reads no settings and takes a fraction of a
+second (it runs every 30 s).
 """
 
 import os
