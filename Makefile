@@ -23,8 +23,16 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $@ $(VENV)/.installed
 
+# checkov (the tests run it on terraform/) in a virtualenv of its own: its pins
+# conflict with requirements-dev.txt.
+$(VENV)/checkov/.installed: requirements-checkov.txt | $(BIN)/python
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/checkov/bin/pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev $(VENV)/checkov/.installed
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput

@@ -12,5 +12,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # A request that takes longer than this is stuck; the worker is replaced.
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = 20
+# Workers' heartbeat files: in memory where there is /dev/shm (Linux, containers),
+# as gunicorn advises; the image's root filesystem is read-only on ECS.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = "-"
 errorlog = "-"

@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from taskoverflow.aws import ecs_task_addresses
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -29,6 +31,11 @@ SECRET_KEY = env.str("SECRET_KEY", default="") or (
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[]) or (
     [".localhost", "127.0.0.1", "[::1]"] if DEBUG else []
 )
+
+# On ECS the load balancer's health checks name the task's own private address
+# as the host; ECS tells each container its address through this variable.
+if metadata_uri := env.str("ECS_CONTAINER_METADATA_URI_V4", default=""):
+    ALLOWED_HOSTS = [*ALLOWED_HOSTS, *ecs_task_addresses(metadata_uri)]
 
 if not DEBUG:
     if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY:
@@ -123,6 +130,10 @@ CACHES = {
 }
 
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+# The password apart from DATABASE_URL: on ECS it comes from Secrets Manager as its
+# own variable, and needs no URL-escaping.
+if database_password := env.str("DATABASE_PASSWORD", default=""):
+    DATABASES["default"]["PASSWORD"] = database_password
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -155,6 +166,54 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# AWS: region and endpoint for SQS and S3 (boto3 reads AWS_ENDPOINT_URL itself).
+AWS_REGION_NAME = (
+    env.str("AWS_REGION", default="")
+    or env.str("AWS_DEFAULT_REGION", default="")
+    or "us-east-1"
+)
+# On AWS web and worker run on different machines: calendars go to an S3 bucket
+# (private; terraform/ makes it) instead of MEDIA_ROOT.
+CALENDAR_BUCKET = env.str("CALENDAR_BUCKET", default="")
+if CALENDAR_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": CALENDAR_BUCKET,
+            "region_name": AWS_REGION_NAME,
+            # A rebuilt job replaces its own file; the bucket's policy decides
+            # access (no object ACLs).
+            "file_overwrite": True,
+            "default_acl": None,
+        },
+    }
+
+# --- HTTPS --------------------------------------------------------------------
+# With DEBUG off, the defaults are what `manage.py check --deploy` asks of a site
+# served over HTTPS: redirect HTTP, secure cookies, HSTS. A stack served over
+# plain HTTP on one machine (docker-compose.yml) turns them off by name.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers and container health checks ask over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/?$"]
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int(
+    "SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG
+)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:
+    # Asking browsers to preload HTTPS-only for a domain is a lasting promise
+    # that only the domain's owner can make, so it is off unless asked for and
+    # check --deploy's reminder (W021) is silenced.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Behind a proxy that ends HTTPS (the AWS load balancer) requests arrive over
+# HTTP with X-Forwarded-Proto: https. Trust that header only there: a client
+# that reaches gunicorn directly could send it too.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Calendar jobs a client may create; more answers 429 with Retry-After.
 ICAL_RATE_LIMIT = env.str("ICAL_RATE_LIMIT", default="30/min")
@@ -254,13 +313,17 @@ elif BROKER_SCHEME in ("redis", "rediss"):
     }
 elif BROKER_SCHEME == "sqs":
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "region": env.str("AWS_REGION", default="")
-        or env.str("AWS_DEFAULT_REGION", default="")
-        or "us-east-1",
+        "region": AWS_REGION_NAME,
         "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
         "wait_time_seconds": 10,  # long polling: a message arrives as it is sent
         "polling_interval": 0.1,
     }
+    # A queue made beforehand (terraform/ makes `ical`), named by its URL: then
+    # nothing lists or creates queues, so the services need no right to.
+    if queue_url := env.str("SQS_QUEUE_URL", default=""):
+        CELERY_BROKER_TRANSPORT_OPTIONS["predefined_queues"] = {
+            CELERY_TASK_DEFAULT_QUEUE: {"url": queue_url}
+        }
 
 # The worker's artificial wait before building, in seconds, to reproduce the slow
 # job of the original exercise.

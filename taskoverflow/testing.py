@@ -34,9 +34,22 @@ OUR_SETTINGS = (
     "CELERY_BROKER_FOLDER",
     "MEDIA_ROOT",
     "ICAL_SIMULATED_DELAY",
+    "ICAL_TIME_LIMIT",
+    "DATABASE_PASSWORD",
+    "DATABASE_WAIT_TIMEOUT",
+    "SQS_QUEUE_URL",
+    "CALENDAR_BUCKET",
+    "TRUST_X_FORWARDED_PROTO",
+    "SECURE_SSL_REDIRECT",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "ECS_CONTAINER_METADATA_URI_V4",
+    "WEB_BIND",
+    "WEB_CONCURRENCY",
 )
-
-
 REQUIRED_SERVICES = set(
     filter(None, os.environ.get("REQUIRED_SERVICES", "").split(","))
 )
@@ -420,3 +433,75 @@ class TcpProxy:
                     end.close()
                 except OSError:
                     pass
+
+
+ENTRYPOINT = PROJECT_DIR / "taskoverflow" / "entrypoint.sh"
+
+
+def as_in_the_image(env: dict[str, str]) -> dict[str, str]:
+    """`env` with this virtualenv's programs first on PATH, as the image has its
+    own Python's: the commands of the Dockerfile, compose file and task
+    definitions then run here unchanged."""
+    return {**env, "PATH": f"{BIN}{os.pathsep}{env.get('PATH', os.defpath)}"}
+
+
+def start_through_entrypoint(
+    command: list[str], env: dict[str, str], log_dir: Path, *, name: str
+) -> subprocess.Popen:
+    """A container's command, through the image's entrypoint, in the project."""
+    log = _log_file(log_dir, name)
+    process = subprocess.Popen(
+        [str(ENTRYPOINT), *command],
+        cwd=PROJECT_DIR,
+        env=as_in_the_image(env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    return process
+
+
+@contextmanager
+def web_container(
+    command: list[str], env: dict[str, str], log_dir: Path, *, headers=None
+) -> Iterator[str]:
+    """The web command through the entrypoint; yields its base URL once
+    /api/v1/health answers 200 (on the port of env's WEB_BIND)."""
+    process = start_through_entrypoint(command, env, log_dir, name="web")
+    base = f"http://127.0.0.1:{env['WEB_BIND'].rsplit(':', 1)[1]}"
+
+    def answering() -> bool:
+        try:
+            return requests.get(f"{base}/api/v1/health", timeout=1, headers=headers).ok
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_until(
+            answering,
+            timeout=90,
+            what=f"web (log: {log_dir / 'web.log'})",
+            process=process,
+        )
+        yield base
+    finally:
+        stop(process)
+
+
+@contextmanager
+def worker_container(
+    command: list[str], env: dict[str, str], log_dir: Path
+) -> Iterator[subprocess.Popen]:
+    """The worker command through the entrypoint, once Celery says it is ready."""
+    process = start_through_entrypoint(command, env, log_dir, name="worker")
+    log_path = log_dir / "worker.log"
+    try:
+        wait_until(
+            lambda: b" ready." in log_path.read_bytes(),
+            timeout=90,
+            what=f"worker (log: {log_path})",
+            process=process,
+        )
+        yield process
+    finally:
+        stop(process)

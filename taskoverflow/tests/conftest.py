@@ -1,6 +1,7 @@
 import pytest
 
 from taskoverflow.testing import migrate, project_env, web_server
+from taskoverflow.tests.deployment import collect_static_as_the_image_does
 
 
 @pytest.fixture
@@ -20,3 +21,12 @@ def server(sqlite_env, tmp_path):
     """gunicorn with the project's config, on a free port; stopped afterwards."""
     with web_server(sqlite_env, tmp_path / "logs") as base:
         yield base
+
+
+@pytest.fixture(scope="session")
+def image_static_root(tmp_path_factory):
+    """Static files as the image holds them: collected by the Dockerfile's step."""
+    static_root = tmp_path_factory.mktemp("image") / "staticfiles"
+    result = collect_static_as_the_image_does(static_root)
+    assert result.returncode == 0, result.stderr
+    return static_root

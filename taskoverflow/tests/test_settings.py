@@ -1,5 +1,9 @@
 """Settings come from the environment; production refuses unsafe defaults."""
 
+import ast
+import re
+import secrets
+
 import pytest
 
 from taskoverflow.settings import DEVELOPMENT_SECRET_KEY
@@ -92,3 +96,182 @@ def test_empty_variables_count_as_unset_as_in_a_copied_env_example():
         "django.db.backends.sqlite3",
     )
     assert static_root.endswith("/staticfiles")
+
+
+# --- Production over HTTPS: `check --deploy` -----------------------------------
+def aws_task_environment() -> dict[str, str]:
+    """The environment the ECS services get (terraform/), with stand-ins for
+    what AWS fills in, and the two values from Secrets Manager."""
+    from taskoverflow.tests.deployment import render, terraform
+
+    values = {
+        'join(",", concat([aws_lb.web.dns_name], var.allowed_hosts))': (
+            "taskoverflow-web-1.us-east-1.elb.amazonaws.com"
+        ),
+        "aws_db_instance.main.username": "taskoverflow",
+        "aws_db_instance.main.address": "db.internal",
+        "aws_db_instance.main.port": "5432",
+        "aws_db_instance.main.db_name": "taskoverflow",
+        "aws_sqs_queue.ical.name": "ical",
+        "aws_sqs_queue.ical.url": "https://sqs.us-east-1.amazonaws.com/1/ical",
+        "var.region": "us-east-1",
+        "aws_s3_bucket.calendars.bucket": "taskoverflow-calendars-1",
+        "tostring(var.ical_time_limit)": "100",
+        "tostring(var.web_concurrency)": "2",
+    }
+    tf = terraform()
+    environment = {
+        name: render(value, values)
+        for local in ("app_environment", "web_environment")
+        for name, value in tf["locals"][local].items()
+    }
+    return {
+        **environment,
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "DATABASE_PASSWORD": "from-secrets-manager",
+    }
+
+
+def check_deploy(env: dict[str, str]):
+    return run_python(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        project_env(**env),
+    )
+
+
+def test_check_deploy_is_clean_with_the_aws_services_environment():
+    result = check_deploy(aws_task_environment())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_is_clean_with_only_debug_off_a_key_and_hosts():
+    """The safe defaults: nothing else needs setting for HTTPS."""
+    result = check_deploy({**PRODUCTION, "SECRET_KEY": secrets.token_urlsafe(48)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_plain_http_as_compose_serves_it_is_what_check_deploy_warns_about():
+    from taskoverflow.tests.deployment import compose_environment
+
+    env = compose_environment("app", {})
+    env.update(DATABASE_URL="sqlite:///unused.sqlite3", CELERY_BROKER_URL="memory://")
+
+    result = check_deploy(env)
+
+    assert result.returncode != 0
+    warned = set(re.findall(r"\(security\.(W\d+)\)", result.stderr + result.stdout))
+    # HSTS, HTTPS redirect, session and CSRF cookies: the four compose turns off.
+    assert warned == {"W004", "W008", "W012", "W016"}
+
+
+def test_https_settings_follow_the_environment():
+    code = (
+        "print(settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE, "
+        "settings.CSRF_COOKIE_SECURE, settings.SECURE_HSTS_SECONDS, "
+        "settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, settings.SECURE_HSTS_PRELOAD, "
+        "getattr(settings, 'SECURE_PROXY_SSL_HEADER', None))"
+    )
+    development = django_run(code, project_env())
+    production = django_run(code, project_env(**PRODUCTION))
+    behind_proxy = django_run(
+        code,
+        project_env(
+            **PRODUCTION, TRUST_X_FORWARDED_PROTO="true", SECURE_HSTS_SECONDS="60"
+        ),
+    )
+    for result in (development, production, behind_proxy):
+        assert result.returncode == 0, result.stderr
+    assert development.stdout.split() == ["False"] * 3 + ["0", "False", "False", "None"]
+    assert production.stdout.split() == ["True"] * 3 + ["31536000", "True", "False"] + [
+        "None"
+    ]
+    assert behind_proxy.stdout.strip().endswith(
+        "60 True False ('HTTP_X_FORWARDED_PROTO', 'https')"
+    )
+
+
+def test_behind_the_proxy_http_is_redirected_but_not_the_health_check(sqlite_env):
+    code = (
+        "from django.test import Client\n"
+        "client = Client(HTTP_HOST='example.com')\n"
+        "print(client.get('/api/v1/todos').status_code)\n"
+        "print(client.get('/api/v1/todos', headers={'x-forwarded-proto': 'https'})"
+        ".status_code)\n"
+        "print(client.get('/api/v1/health').status_code)\n"
+        "print(client.get('/api/v1/health/').status_code)\n"
+    )
+    env = {**sqlite_env, **PRODUCTION, "TRUST_X_FORWARDED_PROTO": "true"}
+    result = django_run(code, env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["301", "200", "200", "200"]
+
+
+# --- AWS: storage, queue, database password, ECS addresses -----------------------
+def test_calendar_bucket_selects_a_private_s3_storage_else_the_filesystem():
+    code = "print(settings.STORAGES['default'])"
+    s3 = django_run(code, project_env(CALENDAR_BUCKET="cal", AWS_REGION="eu-west-1"))
+    files = django_run(code, project_env())
+    assert s3.returncode == files.returncode == 0, s3.stderr + files.stderr
+    assert ast.literal_eval(s3.stdout) == {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": "cal",
+            "region_name": "eu-west-1",
+            "file_overwrite": True,
+            "default_acl": None,
+        },
+    }
+    assert ast.literal_eval(files.stdout) == {
+        "BACKEND": "django.core.files.storage.FileSystemStorage"
+    }
+
+
+def test_sqs_queue_url_names_the_queue_so_celery_neither_lists_nor_creates_one():
+    code = "print(settings.CELERY_BROKER_TRANSPORT_OPTIONS.get('predefined_queues'))"
+    url = "https://sqs.us-east-1.amazonaws.com/1/ical"
+    named = django_run(code, project_env(CELERY_BROKER_URL="sqs://", SQS_QUEUE_URL=url))
+    unnamed = django_run(code, project_env(CELERY_BROKER_URL="sqs://"))
+    assert ast.literal_eval(named.stdout) == {"ical": {"url": url}}, named.stderr
+    assert unnamed.stdout.strip() == "None", unnamed.stderr
+
+
+def test_database_password_and_tls_come_apart_from_the_url():
+    env = project_env(
+        DATABASE_URL="postgres://app@db.example:5432/todos?sslmode=require",
+        DATABASE_PASSWORD="p@ss/word:with#url%chars",
+    )
+    result = django_run(
+        "d = settings.DATABASES['default']\n"
+        "print(d['USER'], d['PASSWORD'], d['OPTIONS']['sslmode'])",
+        env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["app", "p@ss/word:with#url%chars", "require"]
+
+
+@pytest.fixture
+def ecs_metadata_uri():
+    from taskoverflow.tests.deployment import ecs_metadata
+
+    with ecs_metadata(["10.0.1.23"]) as uri:
+        yield uri
+
+
+def test_on_ecs_the_tasks_own_address_is_an_allowed_host(ecs_metadata_uri):
+    env = project_env(**PRODUCTION, ECS_CONTAINER_METADATA_URI_V4=ecs_metadata_uri)
+    result = django_run("print(settings.ALLOWED_HOSTS)", env)
+    assert result.returncode == 0, result.stderr
+    assert ast.literal_eval(result.stdout) == ["example.com", "10.0.1.23"]
+
+
+def test_unreadable_ecs_metadata_is_a_warning_not_a_failure_to_start():
+    from taskoverflow.testing import free_port
+
+    uri = f"http://127.0.0.1:{free_port()}/v4/container"
+    env = project_env(**PRODUCTION, ECS_CONTAINER_METADATA_URI_V4=uri)
+    result = django_run("print(settings.ALLOWED_HOSTS)", env)
+    assert result.returncode == 0, result.stderr
+    assert ast.literal_eval(result.stdout) == ["example.com"]
+    assert f"ECS task metadata unreadable at {uri}" in result.stderr

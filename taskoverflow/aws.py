@@ -1,0 +1,27 @@
+"""What settings.py asks of AWS itself: the address of this ECS task."""
+
+import json
+import logging
+import urllib.request
+
+logger = logging.getLogger(__name__)
+
+
+def ecs_task_addresses(metadata_uri: str, *, timeout: float = 2.0) -> list[str]:
+    """The private IPv4 addresses of this container, from ECS's metadata endpoint.
+
+    Empty, with a warning, when the endpoint does not answer: the service still
+    starts, and the load balancer reports the task unhealthy rather than nothing
+    starting at all.
+    """
+    try:
+        with urllib.request.urlopen(metadata_uri, timeout=timeout) as response:
+            metadata = json.load(response)
+    except (OSError, ValueError) as error:
+        logger.warning("ECS task metadata unreadable at %s: %s", metadata_uri, error)
+        return []
+    return [
+        address
+        for network in metadata.get("Networks") or []
+        for address in network.get("IPv4Addresses") or []
+    ]

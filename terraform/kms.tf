@@ -1,0 +1,45 @@
+# One key for what this deploy stores: the calendars bucket, the image
+# repository, the database, its secrets and the logs.
+resource "aws_kms_key" "main" {
+  description             = "${var.name}: calendars, images, database, secrets and logs"
+  enable_key_rotation     = true
+  deletion_window_in_days = 7
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # The account administers the key and grants its use through IAM
+        # policies (the task roles in iam.tf).
+        Sid       = "Account"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:aws:iam::${data.aws_caller_identity.current.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsOfThisDeploy"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${var.region}.amazonaws.com" }
+        Action = [
+          "kms:Encrypt",
+          "kms:Decrypt",
+          "kms:ReEncrypt*",
+          "kms:GenerateDataKey*",
+          "kms:Describe*",
+        ]
+        Resource = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:logs:arn" = "arn:aws:logs:${var.region}:${data.aws_caller_identity.current.account_id}:log-group:/ecs/${var.name}/*"
+          }
+        }
+      },
+    ]
+  })
+}
+
+resource "aws_kms_alias" "main" {
+  name          = "alias/${var.name}"
+  target_key_id = aws_kms_key.main.key_id
+}
