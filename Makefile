@@ -59,6 +59,11 @@ test: lint
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles var
 
-# Benchmarks print figures; they are not tests. Needs Redis on 127.0.0.1:6379.
+# Benchmarks print figures; they are not tests. Needs Redis on 127.0.0.1:6379 and
+# PostgreSQL on 127.0.0.1:5432 (user postgres, trust), and wrk for the HTTP one
+# (apt-get install wrk; without it a slower Python load generator is used).
 bench: install-dev
+	$(BIN)/python bench/calendar_build.py
+	$(BIN)/python bench/calendar_job.py
+	$(BIN)/python bench/http_throughput.py
 	$(BIN)/python bench/job_latency.py

@@ -28,6 +28,9 @@ class CalendarExport(models.Model):
     window = models.PositiveIntegerField(null=True, blank=True)
     file = models.FileField(upload_to="calendars/", blank=True)
     event_count = models.PositiveIntegerField(null=True, blank=True)
+    # Taken while the file is written, so serving it needs no second read.
+    file_size = models.PositiveBigIntegerField(null=True, blank=True)
+    sha256 = models.CharField("SHA-256 of the file", max_length=64, blank=True)
     error = models.CharField(max_length=500, blank=True)
     # How many times the job's message was sent: the sweep sends again the jobs
     # that sat unfinished past their time limit, up to a bound.
@@ -53,3 +56,8 @@ class CalendarExport(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def etag(self) -> str | None:
+        """A strong ETag of the stored calendar: its SHA-256, once it is built."""
+        return f'"{self.sha256}"' if self.sha256 else None

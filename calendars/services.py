@@ -1,21 +1,24 @@
 """Functions that write calendar exports: create and queue a job, build it, fail it."""
 
+import hashlib
 import logging
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import CharField, F, Func, Q, QuerySet
 from django.utils import timezone
 
-from calendars.ical import TodoEntry, calendar_ics
+from calendars.ical import TodoRow, calendar_row_chunks
 from calendars.models import CalendarExport
 from todos.selectors import todo_list
 
@@ -26,6 +29,8 @@ QUEUE_UNAVAILABLE = "Could not queue the job: the job queue is unavailable."
 # A job is sent at most this many times in all: the first send and the sweep's.
 MAX_SENDS = 3
 UNFINISHED = (Status.PENDING, Status.STARTED, Status.RETRY)
+ROWS_PER_FETCH = 2000
+WRITE_BLOCK_BYTES = 256 * 1024
 
 
 def calendar_export_create(
@@ -86,18 +91,29 @@ def calendar_export_build(
         return export
     now = timezone.now()
     _set_status(export, Status.STARTED, started_at=now, heartbeat_at=now)
+    events = 0
+
+    def counted(rows: Iterable[TodoRow]) -> Iterator[TodoRow]:
+        nonlocal events
+        for row in rows:
+            events += 1
+            yield row
+
     with heartbeat(export_id=export.id):
         if delay > 0:
             time.sleep(delay)
-        entries = calendar_entries(
+        rows = calendar_rows(
             completed=completed, window=window, requested_at=export.created_at
         )
-        ics = calendar_ics(entries)
+        stored = calendar_file_save(
+            name=f"calendars/{export.id}.ics",
+            chunks=calendar_row_chunks(counted(rows)),
+        )
 
-    name = f"calendars/{export.id}.ics"
-    default_storage.delete(name)
-    export.file.name = default_storage.save(name, ContentFile(ics))
-    export.event_count = len(entries)
+    export.file.name = stored.name
+    export.file_size = stored.size
+    export.sha256 = stored.sha256
+    export.event_count = events
     _set_status(export, Status.SUCCESS, finished_at=timezone.now())
     return export
 
@@ -131,18 +147,102 @@ def heartbeat(*, export_id: UUID) -> Iterator[None]:
         thread.join(timeout=10)
 
 
-def calendar_entries(
+class UtcStamp(Func):
+    """A date-time column as iCalendar writes it in UTC: 20230102T030405Z.
+
+    The database writes it far faster than Python reads a date-time and writes
+    it out again (Django reads a PostgreSQL timestamptz through a loader written
+    in Python): measured here, 100,000 events took half the time. Fractions of a
+    second are dropped, never rounded, as `calendars.ical.format_utc` does.
+    """
+
+    arity = 1
+    output_field = CharField()
+    template = (
+        "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYYMMDD\"T\"HH24MISS\"Z\"')"
+    )
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # Django keeps SQLite date-times as UTC text, 2023-01-02 03:04:05.999999;
+        # SQLite's date functions round to milliseconds (that one would become
+        # 03:04:06), so the fraction is cut off first.
+        return self.as_sql(
+            compiler,
+            connection,
+            template="strftime('%%%%Y%%%%m%%%%dT%%%%H%%%%M%%%%SZ', "
+            "substr(%(expressions)s, 1, 19))",
+            **extra_context,
+        )
+
+
+def calendar_rows(
     *, completed: bool | None, window: int | None, requested_at: datetime
-) -> list[TodoEntry]:
-    """The todos a job covers that have a deadline, read as of the request."""
-    rows = (
+) -> Iterator[TodoRow]:
+    """The todos a job covers that have a deadline, read as of the request.
+
+    Rows come a chunk at a time, only the columns a calendar needs, its times
+    already written by the database: memory stays flat however many todos
+    there are.
+    """
+    return (
         todo_list(completed=completed, window=window, now=requested_at)
         .filter(deadline_at__isnull=False)
-        .values_list(
-            "id", "title", "description", "completed", "deadline_at", "updated_at"
+        .annotate(
+            deadline_stamp=UtcStamp(F("deadline_at")),
+            updated_stamp=UtcStamp(F("updated_at")),
         )
+        .values_list(
+            "id",
+            "title",
+            "description",
+            "completed",
+            "deadline_stamp",
+            "updated_stamp",
+        )
+        .iterator(chunk_size=ROWS_PER_FETCH)
     )
-    return [TodoEntry(*row) for row in rows.iterator(chunk_size=2000)]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    name: str
+    size: int
+    sha256: str
+
+
+def calendar_file_save(*, name: str, chunks: Iterable[bytes]) -> StoredFile:
+    """Write chunks to the default storage as `name`, replacing any file there.
+
+    The chunks go to a temporary file as they come (never one big string), which
+    is then handed to the storage API; its size and SHA-256 are taken on the way.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    with tempfile.TemporaryFile(prefix="calendar-") as spool:
+        for block in _blocks(chunks, WRITE_BLOCK_BYTES):
+            spool.write(block)
+            digest.update(block)
+            size += len(block)
+        spool.seek(0)
+        # Built again (a redelivered job): overwrite, never add a second file.
+        default_storage.delete(name)
+        saved_name = default_storage.save(name, File(spool, name=name))
+    return StoredFile(name=saved_name, size=size, sha256=digest.hexdigest())
+
+
+def _blocks(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Small chunks gathered into blocks of about `size` bytes, for fewer writes."""
+    pending: list[bytes] = []
+    pending_bytes = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        pending_bytes += len(chunk)
+        if pending_bytes >= size:
+            yield b"".join(pending)
+            pending.clear()
+            pending_bytes = 0
+    if pending:
+        yield b"".join(pending)
 
 
 def calendar_export_fail(*, export: CalendarExport, reason: str) -> None:

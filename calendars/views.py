@@ -3,8 +3,9 @@
 import uuid
 
 from django.core.files.storage import default_storage
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponseNotModified
 from django.urls import reverse
+from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -25,6 +26,8 @@ from calendars.services import calendar_export_create
 from todos.views import ERRORS, FILTER_PARAMETERS, ErrorSerializer
 
 Status = CalendarExport.Status
+# Read size of the file when it is not handed to the server's sendfile.
+STREAM_BLOCK_BYTES = 64 * 1024
 
 
 def _export_or_404(task_id: str) -> CalendarExport:
@@ -99,7 +102,13 @@ class CalendarExportResultView(APIView):
     @extend_schema(
         responses={
             (200, "text/calendar"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The calendar, as todos.ics."
+                OpenApiTypes.BINARY,
+                description="The calendar, as todos.ics, streamed, with "
+                "Content-Length and a strong ETag.",
+            ),
+            304: OpenApiResponse(
+                description="If-None-Match named the calendar's ETag: the copy "
+                "the client has is current."
             ),
             404: OpenApiResponse(
                 CalendarExportFailedSerializer,
@@ -111,7 +120,11 @@ class CalendarExportResultView(APIView):
         }
     )
     def get(self, request: Request, task_id: str):
-        """The calendar of a finished job."""
+        """The calendar of a finished job, streamed from storage.
+
+        It never changes once built, so its ETag is the SHA-256 taken while it
+        was written; a request whose If-None-Match names it gets 304.
+        """
         export = _export_or_404(task_id)
         if export.status == Status.FAILURE:
             return Response(
@@ -126,10 +139,32 @@ class CalendarExportResultView(APIView):
             calendar = default_storage.open(export.file.name, "rb")
         except FileNotFoundError:
             raise NotFound("The calendar of this job is no longer stored.") from None
+        # Jobs built before hashes were kept: the job never changes once built,
+        # so its id and the file's size identify this content.
+        etag = export.etag or f'"{export.id.hex}-{calendar.size}"'
+        if _none_match(request, etag):
+            calendar.close()
+            not_modified = HttpResponseNotModified()
+            not_modified["ETag"] = etag
+            not_modified["Cache-Control"] = "no-cache"
+            return not_modified
         response = FileResponse(
             calendar,
             as_attachment=True,
             filename="todos.ics",
             content_type="text/calendar; charset=utf-8",
         )
+        response.block_size = STREAM_BLOCK_BYTES
+        response["ETag"] = etag
+        # Keep a copy, but ask each time whether it is still current.
+        response["Cache-Control"] = "no-cache"
         return response
+
+
+def _none_match(request: Request, etag: str) -> bool:
+    """Whether If-None-Match names `etag` (weak comparison, RFC 9110 13.1.2)."""
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    named = {tag.removeprefix("W/") for tag in parse_etags(header)}
+    return "*" in named or etag in named

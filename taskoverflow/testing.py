@@ -110,7 +110,9 @@ def run_python(
     )
 
 
-def django_run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def django_run(
+    code: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess:
     """Run Python code in a fresh process after django.setup() with `env`."""
     setup = (
         "import os, django\n"
@@ -118,7 +120,7 @@ def django_run(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         "django.setup()\n"
         "from django.conf import settings\n"
     )
-    return run_python(["-c", setup + code], env)
+    return run_python(["-c", setup + code], env, timeout=timeout)
 
 
 def free_port() -> int:
@@ -290,6 +292,26 @@ def moto_sqs(log_dir: Path) -> Iterator[dict[str, str]]:
     finally:
         stop(process)
         log.close()
+
+
+@contextmanager
+def private_redis_queue(redis_url: str, prefix: str) -> Iterator[dict[str, str]]:
+    """A Redis broker queue of the caller's own, its keys deleted afterwards.
+
+    No one else's worker takes these jobs, and no one else's jobs are taken.
+    Yields the environment that selects it.
+    """
+    import redis
+
+    queue = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    try:
+        yield {"CELERY_BROKER_URL": f"{redis_url}/0", "CELERY_DEFAULT_QUEUE": queue}
+    finally:
+        client = redis.Redis.from_url(f"{redis_url}/0", socket_timeout=5)
+        client.delete(
+            queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+        )
+        client.close()
 
 
 def wait_for_job(base: str, task_url: str, *, timeout: float) -> tuple[str, float]:

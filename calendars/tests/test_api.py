@@ -1,5 +1,6 @@
 """Calendar jobs under /api/v1/todos/ical: queue, poll, download."""
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from unittest import mock
@@ -229,3 +230,93 @@ def test_result_whose_file_is_gone_is_404_json(api):
     export.file.delete(save=False)
 
     assert_json_error(api.get(f"{API}/{export_id}/result"), 404)
+
+
+def finished_job(api) -> str:
+    Todo.objects.create(title="Dated", deadline_at=datetime(2030, 1, 1, tzinfo=UTC))
+    export_id = api.post(API).json()["task_id"]
+    ical_task(export_id)
+    return export_id
+
+
+def test_result_is_streamed_with_its_length_and_a_strong_etag_of_its_content(api):
+    export_id = finished_job(api)
+
+    response = api.get(f"{API}/{export_id}/result")
+
+    assert response.status_code == 200 and response.streaming
+    body = b"".join(response.streaming_content)
+    assert int(response["Content-Length"]) == len(body)
+    assert response["ETag"] == f'"{hashlib.sha256(body).hexdigest()}"'
+    assert response["Cache-Control"] == "no-cache"
+
+
+@pytest.mark.parametrize(
+    "if_none_match", ["{etag}", "W/{etag}", '"other", {etag}', "*"]
+)
+def test_result_answers_304_when_if_none_match_names_its_etag(api, if_none_match):
+    export_id = finished_job(api)
+    etag = api.get(f"{API}/{export_id}/result")["ETag"]
+
+    response = api.get(
+        f"{API}/{export_id}/result",
+        HTTP_IF_NONE_MATCH=if_none_match.format(etag=etag),
+    )
+
+    assert response.status_code == 304
+    assert response["ETag"] == etag
+    assert response.content == b""
+
+
+@pytest.mark.parametrize("if_none_match", ['"other"', "W/{short}", "{short}", ""])
+def test_result_answers_200_when_if_none_match_names_another_etag(api, if_none_match):
+    export_id = finished_job(api)
+    etag = api.get(f"{API}/{export_id}/result")["ETag"]
+    short = etag[:-2] + '"'
+
+    response = api.get(
+        f"{API}/{export_id}/result",
+        HTTP_IF_NONE_MATCH=if_none_match.format(short=short),
+    )
+
+    assert response.status_code == 200
+    assert b"BEGIN:VEVENT" in b"".join(response.streaming_content)
+
+
+def test_head_of_the_result_has_the_headers_and_no_body(api):
+    export_id = finished_job(api)
+    response = api.head(f"{API}/{export_id}/result")
+    assert response.status_code == 200
+    assert response["ETag"] and int(response["Content-Length"]) > 0
+
+
+def test_a_job_stored_before_hashes_were_kept_has_an_etag_of_its_id_and_size(api):
+    export_id = finished_job(api)
+    export = CalendarExport.objects.get(pk=export_id)
+    CalendarExport.objects.filter(pk=export_id).update(sha256="")
+
+    response = api.get(f"{API}/{export_id}/result")
+    etag = f'"{export.id.hex}-{export.file_size}"'
+    again = api.get(f"{API}/{export_id}/result", HTTP_IF_NONE_MATCH=etag)
+
+    assert response["ETag"] == etag
+    assert again.status_code == 304
+
+
+# --- queries: the job table may grow without the endpoints slowing ------------------
+
+
+def test_job_endpoints_make_a_fixed_few_queries_however_many_jobs_there_are(
+    api, django_assert_num_queries, django_assert_max_num_queries
+):
+    CalendarExport.objects.bulk_create(
+        CalendarExport(status="SUCCESS", event_count=1) for _ in range(2000)
+    )
+    export_id = finished_job(api)
+
+    with django_assert_max_num_queries(3):  # a savepoint, the row, its release
+        assert api.post(API).status_code == 202
+    with django_assert_num_queries(1):
+        assert api.get(f"{API}/{export_id}/status").status_code == 200
+    with django_assert_num_queries(1):
+        assert api.get(f"{API}/{export_id}/result").status_code == 200

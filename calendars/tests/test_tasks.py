@@ -1,13 +1,16 @@
 """The ical task, called as a function: reads the todos, stores the calendar."""
 
-from datetime import UTC, datetime
+import hashlib
+import tracemalloc
+from datetime import UTC, datetime, timedelta, timezone
 
 import icalendar
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 
 from calendars import services
-from calendars.ical import todo_uid
+from calendars.ical import TodoEntry, calendar_ics_reference, todo_uid
 from calendars.models import CalendarExport
 from calendars.tasks import ical_task, short_reason
 from todos.models import Todo
@@ -87,7 +90,7 @@ def test_a_job_that_raises_ends_failure_with_a_short_reason(todos, monkeypatch):
     def explode(*args, **kwargs):
         raise ValueError("the calendar\n   could not be built")
 
-    monkeypatch.setattr(services, "calendar_ics", explode)
+    monkeypatch.setattr(services, "calendar_row_chunks", explode)
     export = CalendarExport.objects.create()
 
     with pytest.raises(ValueError):
@@ -118,3 +121,127 @@ def test_short_reason_is_one_line_and_bounded():
     reason = short_reason(RuntimeError("x" * 500 + "\nTraceback (most recent call)"))
     assert "\n" not in reason and len(reason) == 200
     assert short_reason(KeyError()) == "KeyError"
+
+
+def test_records_the_size_and_sha256_of_the_file_it_stored(todos):
+    export = CalendarExport.objects.create()
+
+    ical_task(str(export.id))
+
+    export.refresh_from_db()
+    with export.file.open("rb") as calendar:
+        content = calendar.read()
+    assert export.file_size == len(content) > 0
+    assert export.sha256 == hashlib.sha256(content).hexdigest()
+    assert export.etag == f'"{export.sha256}"'
+
+
+def unfolded(ics: bytes) -> list[str]:
+    return ics.decode("utf-8").replace("\r\n ", "").split("\r\n")
+
+
+def test_the_stored_calendar_is_the_reference_calendar_of_the_same_rows():
+    """Read from the database in whole seconds, written as a stream: the same."""
+    brisbane = timezone(timedelta(hours=10))
+    rows = [
+        Todo.objects.create(
+            title="Launch 🚀, review; ship \\ " + "a long title " * 10,
+            description="line one\nline two, with; punctuation " + "😀" * 30,
+            deadline_at=datetime(2030, 1, 2, 3, 4, 5, tzinfo=brisbane),
+        ),
+        Todo.objects.create(
+            title="Done",
+            completed=True,
+            deadline_at=datetime(2030, 2, 1, 9, 0, 0, 999999, tzinfo=UTC),
+        ),
+        Todo.objects.create(
+            title="Before 1970",
+            deadline_at=datetime(1969, 7, 20, 20, 17, 40, 600000, tzinfo=UTC),
+        ),
+        Todo.objects.create(title="Undated"),
+    ]
+    # Fractions of a second, before and after 1970, are dropped, never rounded.
+    Todo.objects.filter(pk=rows[0].pk).update(
+        updated_at=datetime(1969, 12, 31, 23, 59, 59, 600000, tzinfo=UTC)
+    )
+    Todo.objects.filter(pk=rows[1].pk).update(
+        updated_at=datetime(2031, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    )
+    entries = [
+        TodoEntry(
+            id=todo.id,
+            title=todo.title,
+            description=todo.description,
+            completed=todo.completed,
+            deadline_at=todo.deadline_at,
+            updated_at=todo.updated_at,
+        )
+        for todo in Todo.objects.order_by("id")
+    ]
+    export = CalendarExport.objects.create()
+
+    ical_task(str(export.id))
+
+    export.refresh_from_db()
+    with export.file.open("rb") as calendar:
+        stored = calendar.read()
+    assert unfolded(stored) == unfolded(calendar_ics_reference(entries))
+    assert export.event_count == 3
+
+
+def build_queries(export: CalendarExport) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        services.calendar_export_build(export_id=export.id, completed=None, window=None)
+    return [query["sql"] for query in queries]
+
+
+def test_reads_only_the_columns_it_needs_in_as_many_queries_for_any_number(todos):
+    few = build_queries(CalendarExport.objects.create())
+    Todo.objects.bulk_create(
+        Todo(title=f"todo {number}", deadline_at=DEADLINE) for number in range(300)
+    )
+
+    many = build_queries(CalendarExport.objects.create())
+
+    assert len(many) == len(few) <= 5
+    todo_reads = [sql for sql in many if "todos_todo" in sql]
+    assert len(todo_reads) == 1
+    assert "created_at" not in todo_reads[0]
+
+
+def traced_peak_of_a_build() -> tuple[int, CalendarExport]:
+    export = CalendarExport.objects.create()
+    tracemalloc.start()
+    try:
+        services.calendar_export_build(export_id=export.id, completed=None, window=None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    export.refresh_from_db()
+    return peak, export
+
+
+def add_dated_todos(count: int) -> None:
+    Todo.objects.bulk_create(
+        (
+            Todo(title=f"todo {number}, with; text", deadline_at=DEADLINE)
+            for number in range(count)
+        ),
+        batch_size=1000,
+    )
+
+
+def test_memory_does_not_grow_with_the_number_of_todos(monkeypatch):
+    """Rows are read and written a chunk at a time, never all at once."""
+    monkeypatch.setattr(services, "ROWS_PER_FETCH", 100)
+    monkeypatch.setattr(services, "WRITE_BLOCK_BYTES", 16 * 1024)
+    add_dated_todos(1000)
+    small_peak, small = traced_peak_of_a_build()
+    add_dated_todos(3000)
+
+    large_peak, large = traced_peak_of_a_build()
+
+    assert (small.event_count, large.event_count) == (1000, 4000)
+    # Four times the todos, not four times the memory, nor the file in memory.
+    assert large_peak < 1.5 * small_peak
+    assert large_peak < large.file_size / 2

@@ -6,6 +6,7 @@ service is listed in REQUIRED_SERVICES (CI lists both) and is skipped, saying
 why, elsewhere. moto's SQS server is started by the tests themselves.
 """
 
+import hashlib
 import os
 import time
 import uuid
@@ -100,6 +101,11 @@ def export_calendar(base: str, *, within: float = 5.0) -> tuple[str, bytes]:
     assert result.status_code == 200
     assert result.headers["Content-Type"] == "text/calendar; charset=utf-8"
     assert result.headers["Content-Disposition"] == 'attachment; filename="todos.ics"'
+    assert int(result.headers["Content-Length"]) == len(result.content)
+    etag = result.headers["ETag"]
+    assert etag == f'"{hashlib.sha256(result.content).hexdigest()}"'
+    again = requests.get(result_url, headers={"If-None-Match": etag}, timeout=5)
+    assert (again.status_code, again.content) == (304, b"")
     return job["task_id"], result.content
 
 

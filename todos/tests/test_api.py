@@ -135,6 +135,27 @@ def test_list_rejects_any_other_filter_value(api, query, field):
     assert_error(api.get(f"{API}/todos?{query}"), 400, field)
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["", "completed=false", "window=30"])
+def test_a_list_of_10000_todos_is_one_query(api, django_assert_num_queries, query):
+    deadline = timezone.now() + timedelta(days=1)
+    Todo.objects.bulk_create(
+        (
+            Todo(title=f"todo {number}", deadline_at=deadline)
+            for number in range(10_000)
+        ),
+        batch_size=2000,
+    )
+
+    with django_assert_num_queries(1):
+        response = api.get(f"{API}/todos?{query}")
+
+    assert response.status_code == 200
+    listed = response.json()
+    assert len(listed) == 10_000
+    assert [todo["id"] for todo in listed] == sorted(todo["id"] for todo in listed)
+
+
 # --- GET /todos/{id} -----------------------------------------------------------
 
 

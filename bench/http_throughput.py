@@ -1,0 +1,250 @@
+"""HTTP throughput under gunicorn: GET /api/v1/todos and POST /api/v1/todos/ical.
+
+Starts a fresh database holding --todos todos (100) and gunicorn with the
+project's config (as `make run` does; --workers sync workers), then drives each
+endpoint in turn for --duration seconds from --connections connections on
+127.0.0.1 with wrk (Debian's `wrk`, when installed) or, failing that, a load
+generator in Python threads, which is slower and says so. Prints requests per
+second and latency percentiles. The baseline, in the same run, is
+GET /api/v1/health: the least a request through Django, DRF and one database
+round trip costs.
+
+POST /api/v1/todos/ical records a job and publishes its message; no worker runs,
+so the jobs wait in a queue of this run's own, deleted at the end.
+
+    .venv/bin/python bench/http_throughput.py [--duration 10] [--connections 16]
+        [--threads 2] [--workers 3] [--todos 100] [--tool auto|wrk|python]
+        [--database-url postgres://postgres@127.0.0.1:5432/postgres | sqlite]
+        [--broker redis://127.0.0.1:6379 | filesystem] [--conn-max-age 0]
+"""
+
+import argparse
+import http.client
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from taskoverflow.testing import (  # noqa: E402
+    django_run,
+    fresh_database,
+    migrate,
+    private_redis_queue,
+    project_env,
+    web_server,
+)
+
+
+def endpoints(todos: int) -> list[tuple[str, str, str, str | None]]:
+    """What to drive, in order: name, method, path, body."""
+    return [
+        ("GET /api/v1/health (baseline)", "GET", "/api/v1/health", None),
+        (f"GET /api/v1/todos ({todos:,} todos)", "GET", "/api/v1/todos", None),
+        ("POST /api/v1/todos/ical", "POST", "/api/v1/todos/ical", "{}"),
+    ]
+
+
+WRK_SCRIPT = """
+wrk.method = "{method}"
+wrk.headers["Content-Type"] = "application/json"
+{body}
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'RESULT {{"requests": %d, "seconds": %f, "errors": %d, "non_2xx": %d, ' ..
+    '"p50_ms": %f, "p90_ms": %f, "p99_ms": %f}}\\n',
+    summary.requests, summary.duration / 1e6,
+    e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50) / 1e3, latency:percentile(90) / 1e3,
+    latency:percentile(99) / 1e3))
+end
+"""
+
+
+def with_wrk(url: str, method: str, body: str | None, args, folder: Path) -> dict:
+    script = folder / f"{method.lower()}.lua"
+    script.write_text(
+        WRK_SCRIPT.format(
+            method=method, body=f"wrk.body = {json.dumps(body)}" if body else ""
+        )
+    )
+    result = subprocess.run(
+        ["wrk", f"-t{args.threads}", f"-c{args.connections}"]
+        + [f"-d{args.duration}s", "--timeout", "10s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=args.duration + 60,
+        check=True,
+    )
+    line = next(x for x in result.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))
+
+
+def with_python(url: str, method: str, body: str | None, args) -> dict:
+    """--connections threads, each sending one request after another."""
+    parts = urlsplit(url)
+    deadline = time.perf_counter() + args.duration
+    latencies: list[float] = []
+    failures = [0, 0]  # errors, non-2xx
+    lock = threading.Lock()
+    headers = {"Content-Type": "application/json"} if body else {}
+
+    def client() -> None:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        mine: list[float] = []
+        errors = non_2xx = 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                connection.request(method, parts.path, body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                errors += 1
+                connection.close()
+                continue
+            mine.append(time.perf_counter() - started)
+            if not 200 <= response.status < 300:
+                non_2xx += 1
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+            failures[0] += errors
+            failures[1] += non_2xx
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(args.connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=args.duration + 30)
+    seconds = time.perf_counter() - started
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
+    return {
+        "requests": len(latencies),
+        "seconds": seconds,
+        "errors": failures[0],
+        "non_2xx": failures[1],
+        "p50_ms": cuts[49] * 1000,
+        "p90_ms": cuts[89] * 1000,
+        "p99_ms": cuts[98] * 1000,
+    }
+
+
+def add_todos(env: dict[str, str], count: int) -> None:
+    code = f"""
+from datetime import UTC, datetime, timedelta
+from todos.models import Todo
+start = datetime(2030, 1, 1, 9, tzinfo=UTC)
+Todo.objects.bulk_create(
+    (
+        Todo(
+            title=f"Todo {{n}}: review, sign; file",
+            description=None if n % 3 else f"Notes for {{n}}",
+            completed=n % 2 == 0,
+            deadline_at=start + timedelta(hours=n),
+        )
+        for n in range(1, {count} + 1)
+    ),
+    batch_size=5000,
+)
+"""
+    result = django_run(code, env)
+    if result.returncode != 0:
+        raise RuntimeError(f"could not add todos: {result.stderr}")
+
+
+def broker_env(broker: str, folder: Path, stack: ExitStack) -> dict[str, str]:
+    if broker == "filesystem":
+        return {"CELERY_BROKER_FOLDER": str(folder / "broker")}
+    return stack.enter_context(private_redis_queue(broker, "bench-http"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--todos", type=int, default=100)
+    parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/postgres"
+    )
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379")
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=0,
+        help="DATABASE_CONN_MAX_AGE of the web server; 0, the default, opens a "
+        "database connection per request",
+    )
+    args = parser.parse_args()
+    tool = args.tool
+    if tool == "auto":
+        tool = "wrk" if shutil.which("wrk") else "python"
+
+    results = {}
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        suite_url = None if args.database_url == "sqlite" else args.database_url
+        database = stack.enter_context(fresh_database(suite_url, folder))
+        env = project_env(
+            DATABASE_URL=database,
+            MEDIA_ROOT=str(folder / "media"),
+            DATABASE_CONN_MAX_AGE=str(args.conn_max_age),
+            ICAL_RATE_LIMIT="1000000/min",  # a benchmark is one very busy client
+            **broker_env(args.broker, folder, stack),
+        )
+        migrate(env)
+        add_todos(env, args.todos)
+        base = stack.enter_context(
+            web_server(env, folder / "logs", workers=args.workers)
+        )
+        if urlsplit(base).hostname != "127.0.0.1":
+            raise RuntimeError(f"refusing to load anything but 127.0.0.1: {base}")
+        for name, method, path, body in endpoints(args.todos):
+            url = f"{base}{path}"
+            if tool == "wrk":
+                results[name] = with_wrk(url, method, body, args, folder)
+            else:
+                results[name] = with_python(url, method, body, args)
+
+    vendor = "SQLite" if suite_url is None else "PostgreSQL"
+    generator = (
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
+        if tool == "wrk"
+        else f"Python threads x{args.connections}, {args.duration} s (slower than wrk)"
+    )
+    print(
+        f"\nHTTP throughput: gunicorn {args.workers} sync workers, {vendor} "
+        f"(DATABASE_CONN_MAX_AGE={args.conn_max_age}), {generator}, 127.0.0.1"
+    )
+    print(
+        f"{'request':<34}{'req/s':>9}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
+        f"{'errors':>8}{'vs health':>11}"
+    )
+    baseline = None
+    for name, figures in results.items():
+        per_second = figures["requests"] / figures["seconds"]
+        baseline = baseline or per_second
+        print(
+            f"{name:<34}{per_second:>9.0f}{figures['p50_ms']:>9.1f}"
+            f"{figures['p90_ms']:>9.1f}{figures['p99_ms']:>9.1f}"
+            f"{figures['errors'] + figures['non_2xx']:>8}"
+            f"{per_second / baseline:>10.2f}x"
+        )
+    print("errors: refused, failed or timed-out requests and answers other than 2xx")
+
+
+if __name__ == "__main__":
+    main()
