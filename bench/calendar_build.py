@@ -10,7 +10,7 @@ todos come from a generator, as rows come from the database; time includes
 making them. Prints the median of --repeat runs and the baseline's ratio to the
 stream, and whether both calendars are the same once unfolded.
 
-    .venv/bin/python bench/calendar_build.py [--sizes 1000 10000 100000] [--repeat 3]
+    .venv/bin/python -m bench.calendar_build [--sizes 1000 10000 100000] [--repeat 3]
 """
 
 import argparse
@@ -25,14 +25,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_DIR))
-
-from calendars.ical import (  # noqa: E402
+from calendars.ical import (
     TodoEntry,
     calendar_chunks,
     calendar_ics_reference,
 )
+from tests.support.processes import PROJECT_DIR
 
 WRITERS = ("stream", "objects")
 MIB = 1024 * 1024
@@ -112,7 +110,8 @@ def memory_ratio(baseline_mib: float, stream_mib: float) -> str:
 
 def run(writer: str, size: int) -> dict:
     result = subprocess.run(
-        [sys.executable, __file__, "--child", writer, str(size)],
+        [sys.executable, "-m", "bench.calendar_build", "--child", writer, str(size)],
+        cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
         timeout=600,

@@ -10,7 +10,7 @@ is the child's VmHWM after the job less its VmRSS before it; the peak is reset
 before each job through /proc/PID/clear_refs. The baseline is the smallest size,
 measured in the same run.
 
-    .venv/bin/python bench/calendar_job.py [--sizes 1000 100000] [--jobs 3]
+    .venv/bin/python -m bench.calendar_job [--sizes 1000 100000] [--jobs 3]
         [--database-url postgres://postgres@127.0.0.1:5432/postgres | sqlite]
         [--broker redis://127.0.0.1:6379 | filesystem]
 
@@ -21,25 +21,14 @@ The goal (issue 8), on PostgreSQL and Redis: 1,000 todos reach SUCCESS within
 import argparse
 import json
 import statistics
-import sys
-import tempfile
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from taskoverflow.testing import (  # noqa: E402
-    django_run,
-    fresh_database,
-    migrate,
-    private_redis_queue,
-    project_env,
-    web_server,
-    worker,
-)
+from bench import add_stack_options, bench_stack
+from tests.support.processes import django_run
+from tests.support.stack import add_todos, child_pids
 
 GOAL_SECONDS = {1000: 0.2, 100_000: 3.0}
 GOAL_PEAK_MIB = 100
@@ -63,51 +52,15 @@ def reset_peak(pid: int) -> None:
         pass  # then the first job's peak is the one that counts
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # a process that ended meanwhile
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def pool_child(worker_pid: int) -> int:
     """The one process of the worker's pool, where jobs run."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        found = children(worker_pid)
+        found = child_pids(worker_pid)
         if len(found) == 1:
             return found[0]
         time.sleep(0.1)
     raise RuntimeError(f"worker {worker_pid} has no single pool child: {found}")
-
-
-def add_todos(env: dict[str, str], first: int, last: int) -> None:
-    """Todos numbered first..last-1, each with a deadline, in one bulk insert."""
-    code = f"""
-from datetime import UTC, datetime, timedelta
-from todos.models import Todo
-start = datetime(2030, 1, 1, 9, tzinfo=UTC)
-Todo.objects.bulk_create(
-    (
-        Todo(
-            title=f"Todo {{n}}: review, sign; file" + " and more" * (n % 12),
-            description=None if n % 3 else f"Notes for {{n}}\\nwith \\\\ and 🚀",
-            completed=n % 2 == 0,
-            deadline_at=start + timedelta(minutes=n),
-        )
-        for n in range({first}, {last})
-    ),
-    batch_size=5000,
-)
-"""
-    result = django_run(code, env, timeout=600)
-    if result.returncode != 0:
-        raise RuntimeError(f"could not add todos: {result.stderr}")
 
 
 def run_job(session: requests.Session, base: str, child: int) -> dict:
@@ -161,12 +114,6 @@ print(json.dumps({
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def broker_env(broker: str, folder: Path, stack: ExitStack) -> dict[str, str]:
-    if broker == "filesystem":
-        return {"CELERY_BROKER_FOLDER": str(folder / "broker")}
-    return stack.enter_context(private_redis_queue(broker, "bench-calendar"))
-
-
 def goal(size: int, max_seconds: float, peak_mib: float) -> str:
     limit = GOAL_SECONDS.get(size)
     if limit is None:
@@ -181,40 +128,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--jobs", type=int, default=3)
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/postgres"
-    )
-    parser.add_argument("--broker", default="redis://127.0.0.1:6379")
+    add_stack_options(parser)
     args = parser.parse_args()
     sizes = sorted(set(args.sizes))
 
     results: dict[int, list[dict]] = {}
-    with ExitStack() as stack:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        suite_url = None if args.database_url == "sqlite" else args.database_url
-        database = stack.enter_context(fresh_database(suite_url, folder))
-        env = project_env(
-            DATABASE_URL=database,
-            MEDIA_ROOT=str(folder / "media"),
-            **broker_env(args.broker, folder, stack),
-            ICAL_RATE_LIMIT="1000000/min",  # a benchmark is one very busy client
-        )
-        migrate(env)
-        logs = folder / "logs"
-        base = stack.enter_context(web_server(env, logs))
-        worker_process = stack.enter_context(worker(env, logs, concurrency=1))
-        child = pool_child(worker_process.pid)
-        session = stack.enter_context(requests.Session())
+    with (
+        bench_stack(args, name="bench-calendar", worker_concurrency=1) as (stack, _),
+        requests.Session() as session,
+    ):
+        env, base = stack.env, stack.base
+        child = pool_child(stack.worker.pid)
         run_job(session, base, child)  # warm up imports and connections; not counted
 
         created = 0
         for size in sizes:
-            add_todos(env, created + 1, size + 1)
+            add_todos(env, size - created, first=created + 1)
             created = size
             results[size] = [run_job(session, base, child) for _ in range(args.jobs)]
         in_worker = build_seconds(env)
 
-    vendor = "SQLite" if suite_url is None else "PostgreSQL"
+    vendor = "SQLite" if args.database_url == "sqlite" else "PostgreSQL"
     broker = "embedded (filesystem)" if args.broker == "filesystem" else "Redis"
     print(
         f"\nCalendar job at scale: {vendor}, {broker} broker, one worker process "

@@ -12,7 +12,7 @@ round trip costs.
 POST /api/v1/todos/ical records a job and publishes its message; no worker runs,
 so the jobs wait in a queue of this run's own, deleted at the end.
 
-    .venv/bin/python bench/http_throughput.py [--duration 10] [--connections 16]
+    .venv/bin/python -m bench.http_throughput [--duration 10] [--connections 16]
         [--threads 2] [--workers 3] [--todos 100] [--tool auto|wrk|python]
         [--database-url postgres://postgres@127.0.0.1:5432/postgres | sqlite]
         [--broker redis://127.0.0.1:6379 | filesystem] [--conn-max-age 0]
@@ -24,24 +24,13 @@ import json
 import shutil
 import statistics
 import subprocess
-import sys
-import tempfile
 import threading
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from taskoverflow.testing import (  # noqa: E402
-    django_run,
-    fresh_database,
-    migrate,
-    private_redis_queue,
-    project_env,
-    web_server,
-)
+from bench import add_stack_options, bench_stack
+from tests.support.stack import add_todos
 
 
 def endpoints(todos: int) -> list[tuple[str, str, str, str | None]]:
@@ -140,35 +129,6 @@ def with_python(url: str, method: str, body: str | None, args) -> dict:
     }
 
 
-def add_todos(env: dict[str, str], count: int) -> None:
-    code = f"""
-from datetime import UTC, datetime, timedelta
-from todos.models import Todo
-start = datetime(2030, 1, 1, 9, tzinfo=UTC)
-Todo.objects.bulk_create(
-    (
-        Todo(
-            title=f"Todo {{n}}: review, sign; file",
-            description=None if n % 3 else f"Notes for {{n}}",
-            completed=n % 2 == 0,
-            deadline_at=start + timedelta(hours=n),
-        )
-        for n in range(1, {count} + 1)
-    ),
-    batch_size=5000,
-)
-"""
-    result = django_run(code, env)
-    if result.returncode != 0:
-        raise RuntimeError(f"could not add todos: {result.stderr}")
-
-
-def broker_env(broker: str, folder: Path, stack: ExitStack) -> dict[str, str]:
-    if broker == "filesystem":
-        return {"CELERY_BROKER_FOLDER": str(folder / "broker")}
-    return stack.enter_context(private_redis_queue(broker, "bench-http"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10)
@@ -177,10 +137,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--todos", type=int, default=100)
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/postgres"
-    )
-    parser.add_argument("--broker", default="redis://127.0.0.1:6379")
+    add_stack_options(parser)
     parser.add_argument(
         "--conn-max-age",
         type=int,
@@ -194,22 +151,15 @@ def main() -> None:
         tool = "wrk" if shutil.which("wrk") else "python"
 
     results = {}
-    with ExitStack() as stack:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        suite_url = None if args.database_url == "sqlite" else args.database_url
-        database = stack.enter_context(fresh_database(suite_url, folder))
-        env = project_env(
-            DATABASE_URL=database,
-            MEDIA_ROOT=str(folder / "media"),
-            DATABASE_CONN_MAX_AGE=str(args.conn_max_age),
-            ICAL_RATE_LIMIT="1000000/min",  # a benchmark is one very busy client
-            **broker_env(args.broker, folder, stack),
-        )
-        migrate(env)
-        add_todos(env, args.todos)
-        base = stack.enter_context(
-            web_server(env, folder / "logs", workers=args.workers)
-        )
+    with bench_stack(
+        args,
+        name="bench-http",
+        web_workers=args.workers,
+        worker_concurrency=None,  # the jobs wait in the run's own queue
+        DATABASE_CONN_MAX_AGE=str(args.conn_max_age),
+    ) as (stack, folder):
+        base = stack.base
+        add_todos(stack.env, args.todos)
         if urlsplit(base).hostname != "127.0.0.1":
             raise RuntimeError(f"refusing to load anything but 127.0.0.1: {base}")
         for name, method, path, body in endpoints(args.todos):
@@ -219,7 +169,7 @@ def main() -> None:
             else:
                 results[name] = with_python(url, method, body, args)
 
-    vendor = "SQLite" if suite_url is None else "PostgreSQL"
+    vendor = "SQLite" if args.database_url == "sqlite" else "PostgreSQL"
     generator = (
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s"
         if tool == "wrk"

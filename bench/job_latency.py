@@ -5,7 +5,7 @@ process (as `make run` does), sends jobs one after another and polls each job's
 status until SUCCESS. Prints median and 95th percentile, and each median as a
 ratio to Redis's, measured in the same run.
 
-    .venv/bin/python bench/job_latency.py [--jobs 50] [--database-url URL]
+    .venv/bin/python -m bench.job_latency [--jobs 50] [--database-url URL]
 
 Needs Redis on 127.0.0.1:6379 (or --redis-url); moto's SQS server is started
 here. Without --database-url each stack gets a fresh SQLite file.
@@ -13,26 +13,15 @@ here. Without --database-url each stack gets a fresh SQLite file.
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from contextlib import ExitStack
 from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.stack import running_stack
 
-from taskoverflow.testing import (  # noqa: E402
-    fresh_database,
-    migrate,
-    moto_sqs,
-    project_env,
-    web_server,
-    worker,
-)
-
-BROKERS = ("embedded (filesystem)", "redis", "sqs (moto)")
+BROKERS = {"embedded (filesystem)": "embedded", "redis": None, "sqs (moto)": "sqs"}
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -54,31 +43,22 @@ def job_latency(base: str) -> float:
             time.sleep(0.002)
 
 
-def broker_env(name: str, folder: Path, stack: ExitStack, redis_url: str) -> dict:
-    if name == "redis":
-        return {"CELERY_BROKER_URL": f"{redis_url}/0", "CELERY_DEFAULT_QUEUE": "bench"}
-    if name == "sqs (moto)":
-        aws = stack.enter_context(moto_sqs(folder / "logs"))
-        return {"CELERY_BROKER_URL": "sqs://", "CELERY_DEFAULT_QUEUE": "ical", **aws}
-    return {"CELERY_BROKER_FOLDER": str(folder / "broker")}
-
-
 def measure(name: str, jobs: int, database_url: str | None, redis_url: str) -> list:
-    with ExitStack() as stack:
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        database = stack.enter_context(fresh_database(database_url, folder))
-        env = project_env(
-            DATABASE_URL=database,
-            MEDIA_ROOT=str(folder / "media"),
+    broker = BROKERS[name] or redis_url
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        running_stack(
+            Path(folder),
+            database_url=database_url,
+            broker=broker,
+            name="bench-latency",
+            worker_concurrency=2,
             ICAL_RATE_LIMIT="1000000/min",  # a benchmark is one very busy client
-            **broker_env(name, folder, stack, redis_url),
-        )
-        migrate(env)
-        base = stack.enter_context(web_server(env, folder / "logs"))
-        stack.enter_context(worker(env, folder / "logs", concurrency=2))
+        ) as stack,
+    ):
         for _ in range(3):  # warm up connections and imports; not counted
-            job_latency(base)
-        return [job_latency(base) for _ in range(jobs)]
+            job_latency(stack.base)
+        return [job_latency(stack.base) for _ in range(jobs)]
 
 
 def main() -> None:

@@ -1,22 +1,28 @@
-"""Celery tasks: entry points that take ids, call a service and record the outcome."""
+"""Celery tasks: entry points that take ids, call a service and record the outcome.
+
+The worker's periodic work (the sweep) is hooked up at the end of this module.
+"""
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_ready, worker_shutting_down
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from calendars.models import CalendarExport
-from calendars.services import (
+from calendars import sweeper
+from calendars.jobs import (
+    ICAL_TASK,
     calendar_export_build,
     calendar_export_fail,
     calendar_export_mark,
 )
+from calendars.models import CalendarExport
 
 DATABASE_CONNECTION_ERRORS = (InterfaceError, OperationalError)
 MAX_RETRIES = 3
 
 
-@shared_task(name="ical", bind=True, max_retries=MAX_RETRIES)
+@shared_task(name=ICAL_TASK, bind=True, max_retries=MAX_RETRIES)
 def ical_task(
     self, export_id: str, completed: bool | None = None, window: int | None = None
 ) -> dict:
@@ -72,3 +78,15 @@ def _try_mark_retry(export_id: str) -> None:
         calendar_export_mark(export_id=export_id, status=CalendarExport.Status.RETRY)
     except DATABASE_CONNECTION_ERRORS:
         pass  # the database is what failed; the retry will record the outcome
+
+
+# --- Periodic work ---------------------------------------------------------------
+# Every worker sweeps, from a thread of its own, for jobs whose worker died and
+# for expired jobs (calendars/sweeper.py), every ICAL_SWEEP_INTERVAL seconds.
+# Not Celery beat: beat is one more process that must run exactly once (none
+# and nothing is swept, two and every tick runs twice), which the one-command
+# embedded default and an autoscaled worker service would both have to
+# arrange. A sweep in every worker needs nothing more, and the sweep is safe to
+# run from many workers at once.
+worker_ready.connect(sweeper.start, weak=False)
+worker_shutting_down.connect(sweeper.stop, weak=False)

@@ -2,7 +2,6 @@
 
 import uuid
 
-from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponseNotModified
 from django.urls import reverse
 from django.utils.http import parse_etags
@@ -15,6 +14,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from api.schema import ERRORS, ErrorSerializer
+from calendars.jobs import calendar_export_create
 from calendars.models import CalendarExport
 from calendars.serializers import (
     CalendarExportCreatedSerializer,
@@ -22,8 +23,8 @@ from calendars.serializers import (
     CalendarExportRequestSerializer,
     CalendarExportStatusSerializer,
 )
-from calendars.services import calendar_export_create
-from todos.views import ERRORS, FILTER_PARAMETERS, ErrorSerializer
+from calendars.storage import calendar_file_open
+from todos.serializers import FILTER_PARAMETERS
 
 Status = CalendarExport.Status
 # Read size of the file when it is not handed to the server's sendfile.
@@ -136,12 +137,10 @@ class CalendarExportResultView(APIView):
                 {"error": "Task not finished"}, status=status.HTTP_404_NOT_FOUND
             )
         try:
-            calendar = default_storage.open(export.file.name, "rb")
+            calendar = calendar_file_open(export.file.name)
         except FileNotFoundError:
             raise NotFound("The calendar of this job is no longer stored.") from None
-        # Jobs built before hashes were kept: the job never changes once built,
-        # so its id and the file's size identify this content.
-        etag = export.etag or f'"{export.id.hex}-{calendar.size}"'
+        etag = export.etag
         if _none_match(request, etag):
             calendar.close()
             not_modified = HttpResponseNotModified()

@@ -1,7 +1,12 @@
-"""What settings.py asks of AWS itself: the address of this ECS task."""
+"""What the image's entrypoint asks of AWS itself: the address of this ECS task.
+
+Run as `python -m taskoverflow.aws`: prints the addresses, comma-separated.
+"""
 
 import json
 import logging
+import os
+import sys
 import urllib.request
 
 logger = logging.getLogger(__name__)
@@ -25,3 +30,14 @@ def ecs_task_addresses(metadata_uri: str, *, timeout: float = 2.0) -> list[str]:
         for network in metadata.get("Networks") or []
         for address in network.get("IPv4Addresses") or []
     ]
+
+
+def main() -> int:
+    logging.basicConfig(format="%(name)s: %(message)s")
+    uri = os.environ.get("ECS_CONTAINER_METADATA_URI_V4", "")
+    print(",".join(ecs_task_addresses(uri)) if uri else "")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

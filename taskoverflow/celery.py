@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 from celery import Celery
 
@@ -7,3 +8,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskoverflow.settings")
 app = Celery("taskoverflow")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def make_broker_folders(sender: Celery, **kwargs) -> None:
+    """The embedded broker's folders, made when Celery first reads its settings,
+    in the web server (to publish) and the worker alike: kombu makes none."""
+    options = sender.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "control_folder"):
+        if folder := options.get(key):
+            Path(folder).mkdir(parents=True, exist_ok=True)

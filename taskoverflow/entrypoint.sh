@@ -7,6 +7,15 @@
 # becomes the command, so that the command gets the container's signals.
 set -eu
 export PYTHONUNBUFFERED=1
+# On ECS the load balancer's health checks name the task's own private address
+# as the host: ask ECS for it once, here, and allow it (never at every import of
+# the settings).
+if [ -n "${ECS_CONTAINER_METADATA_URI_V4:-}" ]; then
+  task_addresses=$(python -m taskoverflow.aws)
+  if [ -n "$task_addresses" ]; then
+    export ALLOWED_HOSTS="${ALLOWED_HOSTS:+$ALLOWED_HOSTS,}$task_addresses"
+  fi
+fi
 case "${1:-}" in
   gunicorn) python -m taskoverflow.prestart --migrate ;;
   *) python -m taskoverflow.prestart ;;

@@ -10,8 +10,6 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from taskoverflow.aws import ecs_task_addresses
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -32,10 +30,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[]) or (
     [".localhost", "127.0.0.1", "[::1]"] if DEBUG else []
 )
 
-# On ECS the load balancer's health checks name the task's own private address
-# as the host; ECS tells each container its address through this variable.
-if metadata_uri := env.str("ECS_CONTAINER_METADATA_URI_V4", default=""):
-    ALLOWED_HOSTS = [*ALLOWED_HOSTS, *ecs_task_addresses(metadata_uri)]
+# On ECS the image's entrypoint adds the task's own private address, which the
+# load balancer's health checks name as the host (taskoverflow/entrypoint.sh).
 
 if not DEBUG:
     if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY:
@@ -63,6 +59,8 @@ INSTALLED_APPS = [
     "django_celery_results",
     "todos",
     "calendars",
+    "queuedemo",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -94,7 +92,7 @@ TEMPLATES = [
 ]
 
 # A refused CSRF check under /api/ answers JSON like every other API error.
-CSRF_FAILURE_VIEW = "todos.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "api.errors.csrf_failure"
 
 WSGI_APPLICATION = "taskoverflow.wsgi.application"
 
@@ -220,7 +218,7 @@ ICAL_RATE_LIMIT = env.str("ICAL_RATE_LIMIT", default="30/min")
 
 REST_FRAMEWORK = {
     # JSON only: any other content type is refused with 415 rather than guessed.
-    "DEFAULT_PARSER_CLASSES": ["todos.parsers.StrictJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -228,7 +226,7 @@ REST_FRAMEWORK = {
     # The todo API is open, as the TaskOverflow clients expect; no login needed.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "EXCEPTION_HANDLER": "todos.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"calendar_jobs": ICAL_RATE_LIMIT},
     # How many proxies stand before us (1 behind a load balancer): the client is
     # then the address they name, not the proxy's.
@@ -254,7 +252,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "todos.schema.forbid_unknown_request_fields",
+        "api.schema.forbid_unknown_request_fields",
     ],
 }
 
@@ -283,38 +281,39 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must not hang a web request: one try, bounded by the transport's
 # socket timeouts; a job that cannot be sent ends FAILURE and the client gets 503.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
-# A message whose worker died is delivered again after this many seconds; it must
-# exceed the hard time limit, or a slow job would run twice at once.
-BROKER_VISIBILITY_TIMEOUT = ICAL_TIME_LIMIT + 60
-BROKER_SCHEME = CELERY_BROKER_URL.split("://", 1)[0]
-if BROKER_SCHEME == "filesystem":
-    BROKER_FOLDER = Path(
+# Lower-case names are the module's own, never settings: Celery and Django read
+# neither of these. A message whose worker died is delivered again after this
+# many seconds; it must exceed the hard time limit, or a slow job would run
+# twice at once.
+_visibility_timeout = ICAL_TIME_LIMIT + 60
+_broker_scheme = CELERY_BROKER_URL.split("://", 1)[0]
+if _broker_scheme == "filesystem":
+    # Folders made by taskoverflow/celery.py when Celery loads this configuration
+    # (kombu creates none, and takes relative ones from the working directory).
+    _broker_folder = Path(
         env.str("CELERY_BROKER_FOLDER", default="") or BASE_DIR / "var" / "broker"
     ).resolve()
-    # kombu takes relative folders from the working directory and creates none.
-    for folder in ("queue", "control", "processed"):
-        (BROKER_FOLDER / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_FOLDER / "queue"),
-        "data_folder_out": str(BROKER_FOLDER / "queue"),
-        "control_folder": str(BROKER_FOLDER / "control"),
-        "processed_folder": str(BROKER_FOLDER / "processed"),
+        "data_folder_in": str(_broker_folder / "queue"),
+        "data_folder_out": str(_broker_folder / "queue"),
+        "control_folder": str(_broker_folder / "control"),
+        "processed_folder": str(_broker_folder / "processed"),
         "store_processed": False,
         # Measured here: 1,001 ms median latency at the default 1 s; 101 ms at 0.1.
         "polling_interval": 0.1,
     }
-elif BROKER_SCHEME in ("redis", "rediss"):
+elif _broker_scheme in ("redis", "rediss"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
+        "visibility_timeout": _visibility_timeout,
         # A Redis that accepts connections but never answers would otherwise
         # hang a publish for minutes.
         "socket_timeout": 1.5,
         "socket_connect_timeout": 1.5,
     }
-elif BROKER_SCHEME == "sqs":
+elif _broker_scheme == "sqs":
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "region": AWS_REGION_NAME,
-        "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
+        "visibility_timeout": _visibility_timeout,
         "wait_time_seconds": 10,  # long polling: a message arrives as it is sent
         "polling_interval": 0.1,
     }

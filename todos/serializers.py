@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
 from todos.datetimes import format_api_datetime, parse_api_datetime
@@ -187,3 +187,18 @@ class TodoFilterSerializer(serializers.Serializer):
 
     completed = QueryBooleanField(required=False)
     window = WindowDaysField(required=False)
+
+
+# The same filters as query parameters in the OpenAPI schema (GET /todos, and
+# the calendar jobs, which take them too).
+FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "completed", str, enum=["true", "false"], description="Keep only these."
+    ),
+    OpenApiParameter(
+        "window",
+        {"type": "integer", "minimum": 0},
+        description="Keep todos due within this many days from now, overdue "
+        "ones included; todos without a deadline are left out.",
+    ),
+]

@@ -1,44 +1,27 @@
 """The todo API under /api/v1: parse input, call a service, shape the output."""
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from taskoverflow.health import service_problems
+from api.schema import ERRORS
 from todos.models import Todo
 from todos.selectors import todo_list
-from todos.serializers import TodoFilterSerializer, TodoInputSerializer, TodoSerializer
-from todos.services import todo_create, todo_delete, todo_update
-
-ErrorSerializer = inline_serializer(
-    "Error",
-    fields={
-        "error": serializers.CharField(
-            help_text="What was wrong, naming the field where there is one."
-        )
-    },
+from todos.serializers import (
+    FILTER_PARAMETERS,
+    TodoFilterSerializer,
+    TodoInputSerializer,
+    TodoSerializer,
 )
-ERRORS = {code: ErrorSerializer for code in (400, 404, 405, 406, 413, 415, 503)}
-
-FILTER_PARAMETERS = [
-    OpenApiParameter(
-        "completed", str, enum=["true", "false"], description="Keep only these."
-    ),
-    OpenApiParameter(
-        "window",
-        {"type": "integer", "minimum": 0},
-        description="Keep todos due within this many days from now, overdue "
-        "ones included; todos without a deadline are left out.",
-    ),
-]
+from todos.services import todo_create, todo_delete, todo_update
 
 
 def _todo_path(todo: Todo) -> str:
-    return reverse("api:todo-detail", kwargs={"todo_id": todo.pk})
+    return reverse("todos:detail", kwargs={"todo_id": todo.pk})
 
 
 def _todo_or_404(todo_id: int) -> Todo:
@@ -46,36 +29,6 @@ def _todo_or_404(todo_id: int) -> Todo:
     if todo is None:
         raise NotFound(f"Todo {todo_id} not found.")
     return todo
-
-
-class HealthView(APIView):
-    @extend_schema(
-        responses={
-            200: inline_serializer("Health", {"status": serializers.CharField()}),
-            503: inline_serializer(
-                "Unhealthy",
-                {
-                    "status": serializers.CharField(),
-                    "database": serializers.CharField(),
-                    "broker": serializers.CharField(),
-                },
-            ),
-        }
-    )
-    def get(self, request: Request) -> Response:
-        """{"status": "ok"} when the database and the broker answer, within 3 s.
-
-        Otherwise 503 {"status": "error", "database": ..., "broker": ...}, each
-        "ok" or what is wrong with it.
-        """
-        problems = service_problems()
-        if not any(problems.values()):
-            return Response({"status": "ok"})
-        return Response(
-            {"status": "error"}
-            | {name: problem or "ok" for name, problem in problems.items()},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
 
 
 class TodoListView(APIView):

@@ -11,19 +11,21 @@ import uuid
 import pytest
 import requests
 
-from taskoverflow.testing import (
+from tests.support.faults import TcpProxy
+from tests.support.processes import stop
+from tests.support.services import (
     POSTGRES_URL,
     REDIS_URL,
-    TcpProxy,
-    child_pids,
     fresh_database,
     postgres_reachable,
     redis_reachable,
     redis_server,
     require,
+)
+from tests.support.stack import (
+    child_pids,
     stack_env,
     start_worker,
-    stop,
     wait_for_job,
     web_server,
     worker,
@@ -31,18 +33,6 @@ from taskoverflow.testing import (
 
 # Jobs take this long in the worker, so that a fault can strike mid-job.
 SLOW_JOB = "3"
-
-
-@pytest.fixture
-def database_url(tmp_path):
-    with fresh_database(os.environ.get("DATABASE_URL"), tmp_path) as url:
-        yield url
-
-
-@pytest.fixture
-def shared_redis() -> str:
-    require("redis", redis_reachable(), REDIS_URL)
-    return REDIS_URL
 
 
 @pytest.fixture

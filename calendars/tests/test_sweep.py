@@ -10,15 +10,15 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from calendars.models import CalendarExport
-from calendars.services import (
+from calendars.jobs import (
     MAX_SENDS,
     calendar_exports_expire,
     calendar_exports_resend_stale,
     heartbeat,
 )
+from calendars.models import CalendarExport
 from calendars.sweeper import sweep
-from calendars.tasks import ical_task
+from taskoverflow.celery import app as celery_app
 
 pytestmark = pytest.mark.django_db
 
@@ -31,8 +31,8 @@ def job(*, status: str, age: timedelta, sends: int = 1, **fields) -> CalendarExp
 
 @pytest.fixture
 def sent():
-    with mock.patch.object(ical_task, "apply_async") as apply_async:
-        yield apply_async
+    with mock.patch.object(celery_app, "send_task") as send_task:
+        yield send_task
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
-from calendars import services
+from calendars import jobs, selectors, storage
 from calendars.ical import TodoEntry, calendar_ics_reference, todo_uid
 from calendars.models import CalendarExport
 from calendars.tasks import ical_task, short_reason
@@ -90,7 +90,7 @@ def test_a_job_that_raises_ends_failure_with_a_short_reason(todos, monkeypatch):
     def explode(*args, **kwargs):
         raise ValueError("the calendar\n   could not be built")
 
-    monkeypatch.setattr(services, "calendar_row_chunks", explode)
+    monkeypatch.setattr(jobs, "calendar_row_chunks", explode)
     export = CalendarExport.objects.create()
 
     with pytest.raises(ValueError):
@@ -191,7 +191,7 @@ def test_the_stored_calendar_is_the_reference_calendar_of_the_same_rows():
 
 def build_queries(export: CalendarExport) -> list[str]:
     with CaptureQueriesContext(connection) as queries:
-        services.calendar_export_build(export_id=export.id, completed=None, window=None)
+        jobs.calendar_export_build(export_id=export.id, completed=None, window=None)
     return [query["sql"] for query in queries]
 
 
@@ -213,7 +213,7 @@ def traced_peak_of_a_build() -> tuple[int, CalendarExport]:
     export = CalendarExport.objects.create()
     tracemalloc.start()
     try:
-        services.calendar_export_build(export_id=export.id, completed=None, window=None)
+        jobs.calendar_export_build(export_id=export.id, completed=None, window=None)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -233,8 +233,8 @@ def add_dated_todos(count: int) -> None:
 
 def test_memory_does_not_grow_with_the_number_of_todos(monkeypatch):
     """Rows are read and written a chunk at a time, never all at once."""
-    monkeypatch.setattr(services, "ROWS_PER_FETCH", 100)
-    monkeypatch.setattr(services, "WRITE_BLOCK_BYTES", 16 * 1024)
+    monkeypatch.setattr(selectors, "ROWS_PER_FETCH", 100)
+    monkeypatch.setattr(storage, "WRITE_BLOCK_BYTES", 16 * 1024)
     add_dated_todos(1000)
     small_peak, small = traced_peak_of_a_build()
     add_dated_todos(3000)

@@ -7,7 +7,6 @@ why, elsewhere. moto's SQS server is started by the tests themselves.
 """
 
 import hashlib
-import os
 import time
 import uuid
 
@@ -19,36 +18,15 @@ import vobject
 from ical.calendar_stream import IcsCalendarStream
 
 from calendars.ical import todo_uid
-from taskoverflow.testing import (
+from tests.support.processes import django_run
+from tests.support.services import (
     POSTGRES_URL,
     REDIS_URL,
-    django_run,
     fresh_database,
-    moto_sqs,
     postgres_reachable,
-    redis_reachable,
     require,
-    stack_env,
-    wait_for_job,
-    web_server,
-    worker,
 )
-
-
-@pytest.fixture
-def redis_broker() -> dict[str, str]:
-    require("redis", redis_reachable(), REDIS_URL)
-    # A queue of this test's own: nothing else on this Redis takes its jobs.
-    return {
-        "CELERY_BROKER_URL": f"{REDIS_URL}/0",
-        "CELERY_DEFAULT_QUEUE": f"ical-test-{uuid.uuid4().hex[:8]}",
-    }
-
-
-@pytest.fixture
-def sqs(tmp_path):
-    with moto_sqs(tmp_path / "logs") as aws_env:
-        yield aws_env
+from tests.support.stack import stack_env, wait_for_job, web_server, worker
 
 
 @pytest.fixture(params=["filesystem", "redis", "sqs-standard", "sqs-fifo"])
@@ -59,15 +37,8 @@ def broker(request, tmp_path) -> dict[str, str]:
     if request.param == "redis":
         return request.getfixturevalue("redis_broker")
     queue = "ical.fifo" if request.param == "sqs-fifo" else "ical"
-    aws_env = request.getfixturevalue("sqs")
+    aws_env = request.getfixturevalue("aws")
     return {"CELERY_BROKER_URL": "sqs://", "CELERY_DEFAULT_QUEUE": queue, **aws_env}
-
-
-@pytest.fixture
-def database_url(tmp_path):
-    """A fresh database of the kind the suite runs on (PostgreSQL in CI)."""
-    with fresh_database(os.environ.get("DATABASE_URL"), tmp_path) as url:
-        yield url
 
 
 def add_todos(base: str) -> list[dict]:

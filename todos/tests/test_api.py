@@ -1,44 +1,16 @@
 """The todo API under /api/v1, row by row and error by error."""
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
+from tests.support.api import API, assert_error, send
 from todos.models import Todo
 
-API = "/api/v1"
 ISO_SECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
 ISO_MICROSECONDS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}$")
-
-
-def send(api, method: str, path: str, body, content_type="application/json"):
-    """Send a body as given: dicts become JSON, strings and bytes go as they are."""
-    data = json.dumps(body) if isinstance(body, dict | list) else body
-    return api.generic(method, f"{API}{path}", data=data, content_type=content_type)
-
-
-def assert_error(response, status: int, *words: str) -> None:
-    """A JSON error with the status, whose "error" text names each word."""
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert isinstance(body["error"], str) and body["error"]
-    for word in words:
-        assert word in body["error"], body["error"]
-
-
-# --- health -----------------------------------------------------------------
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/health", "/health/"])
-def test_health_answers_ok(api, path):
-    response = api.get(f"{API}{path}")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
 
 
 # --- GET /todos ---------------------------------------------------------------
@@ -441,22 +413,7 @@ def test_delete_of_an_id_that_never_existed_is_200_empty_object(api):
     assert response.json() == {}
 
 
-# --- everything else under the API ---------------------------------------------
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize(
-    "method, path",
-    [("PATCH", "/todos/1"), ("DELETE", "/todos"), ("POST", "/health")],
-)
-def test_methods_not_offered_are_405_json(api, method, path):
-    assert_error(api.generic(method, f"{API}{path}"), 405, method)
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/nothing", "/todos/1/extra", "/todo"])
-def test_unknown_api_paths_are_404_json(api, path):
-    assert_error(api.get(f"{API}{path}"), 404, path)
+# --- edge cases ---------------------------------------------------------------
 
 
 @pytest.mark.django_db

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class QueuedemoConfig(AppConfig):
+    name = "queuedemo"
+    verbose_name = "SQS queue demo"

@@ -1,0 +1,285 @@
+"""The deployments' web and worker commands, run here as their containers would
+run them: through the image's entrypoint, with the environment that
+docker-compose.yml or the ECS task definitions (terraform/) give, against the
+machine's PostgreSQL and Redis and moto's SQS and S3. Then the README's
+walk-through over HTTP: create a todo, ask for a calendar, follow the job, get it.
+
+Only what must differ here is changed, each named below: the hosts of the
+database and Redis (service names in Compose), the port, the folder of the
+calendars volume, and the database's TLS (the test server has none).
+"""
+
+import json
+import re
+import secrets
+import time
+import uuid
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+import requests
+
+from tests.support.deployment import (
+    compose,
+    compose_environment,
+    ecs_metadata,
+    env_file_block,
+    image_environment,
+    readme_section,
+    render,
+    terraform,
+)
+from tests.support.entrypoint import web_container, worker_container
+from tests.support.processes import PROJECT_DIR, free_port, project_env
+from tests.support.services import (
+    REDIS_URL,
+    redis_reachable,
+    require,
+)
+
+
+def client(service: str, aws_env: dict[str, str]):
+    return boto3.client(
+        service,
+        endpoint_url=aws_env["AWS_ENDPOINT_URL"],
+        region_name=aws_env["AWS_DEFAULT_REGION"],
+        aws_access_key_id=aws_env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=aws_env["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def readme_todo() -> dict:
+    """The todo that the README's Compose walk-through creates."""
+    block = readme_section("Deploy").split("docker compose up --build", 1)[1]
+    match = re.search(r"-d '(\{.*?\})'", block)
+    assert match, "the Compose walk-through creates a todo with curl -d '{...}'"
+    return json.loads(match.group(1))
+
+
+def walk_through(base: str, *, headers=None, public: str | None = None) -> str:
+    """The README's curl walk-through; returns the job's id. `public` is the base
+    URL the service names in its answers (the load balancer's), reached at
+    `base`."""
+    page = requests.get(f"{base}/", headers=headers, timeout=10)
+    assert page.status_code == 200 and "Generate calendar" in page.text
+    stylesheet = re.search(r'href="(/static/app\.[0-9a-f]+\.css)"', page.text)
+    assert stylesheet, "the page links its stylesheet by its hashed name"
+    css = requests.get(base + stylesheet.group(1), headers=headers, timeout=10)
+    assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
+
+    todo = readme_todo()
+    created = requests.post(
+        f"{base}/api/v1/todos", json=todo, headers=headers, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    listed = requests.get(f"{base}/api/v1/todos", headers=headers, timeout=10)
+    assert [t["title"] for t in listed.json()] == [todo["title"]]
+
+    queued = requests.post(f"{base}/api/v1/todos/ical", headers=headers, timeout=10)
+    assert queued.status_code == 202, queued.text
+    job = queued.json()
+    task_url = job["task_url"]
+    if public:
+        assert task_url.startswith(f"{public}/api/v1/todos/ical/")
+        task_url = base + task_url[len(public) :]
+
+    status, elapsed = wait_until_finished(task_url, headers)
+    assert status == "SUCCESS", f"{status} after {elapsed:.1f} s"
+    result_url = requests.get(task_url, headers=headers, timeout=10).json()
+    result_url = result_url["result_url"]
+    if public:
+        result_url = base + result_url[len(public) :]
+    result = requests.get(result_url, headers=headers, timeout=10)
+    assert result.status_code == 200
+    assert result.headers["Content-Type"] == "text/calendar; charset=utf-8"
+    assert f"SUMMARY:{todo['title']}" in result.text
+    return job["task_id"]
+
+
+def wait_until_finished(task_url: str, headers) -> tuple[str, float]:
+    """Poll a job's status until it finishes (60 s at most)."""
+    started = time.monotonic()
+    while True:
+        status = requests.get(task_url, headers=headers, timeout=10).json()
+        elapsed = time.monotonic() - started
+        if status["task_status"] in ("SUCCESS", "FAILURE") or elapsed > 60:
+            return status["task_status"], elapsed
+        time.sleep(0.05)
+
+
+# --- docker-compose.yml -----------------------------------------------------------
+@pytest.mark.parametrize("broker", ["redis", "sqs"])
+def test_the_compose_stack_serves_the_readme_walk_through(
+    broker, tmp_path, postgres_database, image_static_root, request
+):
+    # Given: compose's environment, with the shell's (or env file's) variables.
+    # A queue of this test's own, on the machine's shared Redis.
+    variables = {"CELERY_DEFAULT_QUEUE": f"ical-compose-{uuid.uuid4().hex[:8]}"}
+    extra = {}
+    if broker == "redis":
+        require("redis", redis_reachable(), REDIS_URL)
+    else:
+        aws_env = request.getfixturevalue("aws")
+        # The README's sqs.env, with moto's credentials for its placeholders.
+        block = readme_section("Deploy").split("`sqs.env`", 1)[1].split("```", 2)[1]
+        variables.update(env_file_block(block))
+        variables.update(
+            {
+                key: aws_env[key]
+                for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            }
+        )
+        variables["AWS_SESSION_TOKEN"] = ""
+        extra["AWS_ENDPOINT_URL"] = aws_env["AWS_ENDPOINT_URL"]  # moto, not AWS
+
+    redis_host = urlsplit(REDIS_URL).netloc
+    media = tmp_path / "media"  # the `media` volume both services mount
+    environments = {}
+    for service in ("app", "worker"):
+        given = compose_environment(service, variables)
+        here = {
+            **given,
+            "DATABASE_URL": postgres_database,
+            "CELERY_BROKER_URL": given["CELERY_BROKER_URL"].replace(
+                "redis:6379", redis_host
+            ),
+            "MEDIA_ROOT": str(media),
+            **extra,
+        }
+        changed = {key for key in here if here[key] != given.get(key)}
+        assert changed <= {"DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT"} | set(
+            extra
+        )
+        environments[service] = project_env(
+            **{**image_environment(image_static_root), **here}
+        )
+    environments["app"]["WEB_BIND"] = f"127.0.0.1:{free_port()}"  # not 6400 here
+    assert environments["app"]["CELERY_BROKER_URL"].startswith(
+        "redis://" if broker == "redis" else "sqs://"
+    )
+
+    services = compose()["services"]
+    logs = tmp_path / "logs"
+    # When: the two containers' commands, through the entrypoint.
+    with (
+        web_container(services["app"]["command"], environments["app"], logs) as base,
+        worker_container(services["worker"]["command"], environments["worker"], logs),
+    ):
+        # Then: the README's walk-through works, the calendar on the shared volume.
+        task_id = walk_through(base)
+        assert (media / "calendars" / f"{task_id}.ics").is_file()
+
+    # Results went to PostgreSQL (django-db) on both brokers.
+    import psycopg
+
+    with psycopg.connect(postgres_database, connect_timeout=5) as connection:
+        row = connection.execute(
+            "SELECT status FROM django_celery_results_taskresult WHERE task_id = %s",
+            [task_id],
+        ).fetchone()
+    assert row == ("SUCCESS",)
+
+
+# --- terraform/: the ECS services' environment ---------------------------------------
+def test_the_ecs_services_environment_runs_on_sqs_and_s3_behind_https(
+    tmp_path, postgres_database, aws, image_static_root
+):
+    tf = terraform()
+    region = tf["variable"]["region"]["default"]
+    time_limit = tf["variable"]["ical_time_limit"]["default"]
+    # Given: what terraform makes, made on moto: the queue and the bucket.
+    sqs, s3 = client("sqs", aws), client("s3", aws)
+    queue_url = sqs.create_queue(
+        QueueName="ical", Attributes={"VisibilityTimeout": str(time_limit + 60)}
+    )["QueueUrl"]
+    bucket = f"taskoverflow-calendars-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    load_balancer = "taskoverflow-web-123456789.us-east-1.elb.amazonaws.com"
+    database = urlsplit(postgres_database)
+    values = {
+        'join(",", concat([aws_lb.web.dns_name], var.allowed_hosts))': load_balancer,
+        "aws_db_instance.main.username": database.username,
+        "aws_db_instance.main.address": database.hostname,
+        "aws_db_instance.main.port": str(database.port),
+        "aws_db_instance.main.db_name": database.path.lstrip("/"),
+        "aws_sqs_queue.ical.name": "ical",
+        "aws_sqs_queue.ical.url": queue_url,
+        "var.region": region,
+        "aws_s3_bucket.calendars.bucket": bucket,
+        "tostring(var.ical_time_limit)": str(time_limit),
+        "tostring(var.web_concurrency)": str(
+            tf["variable"]["web_concurrency"]["default"]
+        ),
+    }
+    shared = {
+        name: render(value, values)
+        for name, value in tf["locals"]["app_environment"].items()
+    }
+    assert shared["DATABASE_URL"].endswith("?sslmode=require")
+    shared["DATABASE_URL"] = shared["DATABASE_URL"].replace(
+        "sslmode=require", "sslmode=disable"
+    )
+    from_secrets_manager = {
+        secret["name"]: secrets.token_urlsafe(48) for secret in tf["locals"]["secrets"]
+    }
+    assert set(from_secrets_manager) == {"SECRET_KEY", "DATABASE_PASSWORD"}
+
+    with ecs_metadata(["127.0.0.1"]) as metadata_uri:
+        # On ECS the task role gives the credentials; here moto's keys do.
+        assert shared["AWS_DEFAULT_REGION"] == aws["AWS_DEFAULT_REGION"]
+        credentials = {key: aws[key] for key in aws if key not in shared}
+        worker_env = project_env(
+            **{**image_environment(image_static_root), **shared},
+            **from_secrets_manager,
+            **credentials,
+            ECS_CONTAINER_METADATA_URI_V4=metadata_uri,
+        )
+        web_env = {
+            **worker_env,
+            **{
+                name: render(value, values)
+                for name, value in tf["locals"]["web_environment"].items()
+            },
+        }
+        assert web_env["WEB_BIND"] == "0.0.0.0:6400"
+        web_env["WEB_BIND"] = f"127.0.0.1:{free_port()}"
+        web = tf["locals"]["web_container"]
+        worker = tf["locals"]["worker_container"]
+        logs = tmp_path / "logs"
+
+        # When: the task definitions' commands, through the entrypoint. The web
+        # container is ready once the load balancer's health check passes: plain
+        # HTTP, the task's own address as host (from the metadata endpoint).
+        with (
+            web_container(web["command"], web_env, logs) as base,
+            worker_container(worker["command"], worker_env, logs),
+        ):
+            through_https = {"Host": load_balancer, "X-Forwarded-Proto": "https"}
+            # Then: plain HTTP is redirected to HTTPS...
+            plain = requests.get(
+                f"{base}/api/v1/todos",
+                headers={"Host": load_balancer},
+                allow_redirects=False,
+                timeout=10,
+            )
+            assert plain.status_code == 301
+            assert plain.headers["Location"] == f"https://{load_balancer}/api/v1/todos"
+            # ... HTTPS through the load balancer is served, with HSTS and
+            # cookies for HTTPS only ...
+            login = requests.get(
+                f"{base}/admin/login/", headers=through_https, timeout=10
+            )
+            assert login.status_code == 200
+            assert "max-age=31536000" in login.headers["Strict-Transport-Security"]
+            assert "Secure" in login.headers["Set-Cookie"]
+            # ... and the walk-through works, the calendar stored in S3.
+            task_id = walk_through(
+                base, headers=through_https, public=f"https://{load_balancer}"
+            )
+
+    listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert [item["Key"] for item in listed] == [f"calendars/{task_id}.ics"]
+    assert not (PROJECT_DIR / "media" / "calendars" / f"{task_id}.ics").exists()
+    # Celery used the queue by its URL: it listed and created no queue.
+    assert sqs.list_queues()["QueueUrls"] == [queue_url]
