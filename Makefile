@@ -63,7 +63,7 @@ clean:
 # PostgreSQL on 127.0.0.1:5432 (user postgres, trust), and wrk for the HTTP one
 # (apt-get install wrk; without it a slower Python load generator is used).
 bench: install-dev
-	$(BIN)/python bench/calendar_build.py
-	$(BIN)/python bench/calendar_job.py
-	$(BIN)/python bench/http_throughput.py
-	$(BIN)/python bench/job_latency.py
+	$(BIN)/python -m bench.calendar_build
+	$(BIN)/python -m bench.calendar_job
+	$(BIN)/python -m bench.http_throughput
+	$(BIN)/python -m bench.job_latency

@@ -121,17 +121,17 @@ def test_a_job_runs_end_to_end_on_each_broker(tmp_path, broker, database_url):
     assert recorded.stdout.strip() == "SUCCESS", recorded.stderr
 
 
-def test_fifo_queue_is_created_as_fifo_on_sqs(tmp_path, sqs, database_url):
+def test_fifo_queue_is_created_as_fifo_on_sqs(tmp_path, aws, database_url):
     env = stack_env(
         tmp_path,
         database_url,
         CELERY_BROKER_URL="sqs://",
         CELERY_DEFAULT_QUEUE="ical.fifo",
-        **sqs,
+        **aws,
     )
     with web_server(env, tmp_path / "logs") as base, worker(env, tmp_path / "logs"):
         export_calendar(base)
-    client = boto3.client("sqs", endpoint_url=sqs["AWS_ENDPOINT_URL"], **_keys(sqs))
+    client = boto3.client("sqs", endpoint_url=aws["AWS_ENDPOINT_URL"], **_keys(aws))
     url = client.get_queue_url(QueueName="ical.fifo")["QueueUrl"]
     attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
     assert attributes["Attributes"]["FifoQueue"] == "true"

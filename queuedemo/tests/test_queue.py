@@ -1,5 +1,5 @@
 """The queue demo, `manage.py queue`: the real command, as a person types it,
-against moto's SQS server in a process (its functions: test_sqs.py).
+against moto's SQS server in a process (its functions: test_demo.py).
 
 moto is not AWS (shared/FACTS.md): its FIFO deduplication holds only while the
 first copy is still queued, so duplicates are sent before anything is received;

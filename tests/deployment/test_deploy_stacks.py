@@ -1,7 +1,7 @@
 """The deployments' web and worker commands, run here as their containers would
 run them: through the image's entrypoint, with the environment that
 docker-compose.yml or the ECS task definitions (terraform/) give, against the
-machine's PostgreSQL and Redis and moto's SQS and S3. Then the README's
+machine's PostgreSQL and Redis and moto's SQS and S3. Then the deployment page's
 walk-through over HTTP: create a todo, ask for a calendar, follow the job, get it.
 
 Only what must differ here is changed, each named below: the hosts of the
@@ -23,10 +23,10 @@ import requests
 from tests.support.deployment import (
     compose,
     compose_environment,
+    doc_page,
     ecs_metadata,
     env_file_block,
     image_environment,
-    readme_section,
     render,
     terraform,
 )
@@ -50,17 +50,17 @@ def client(service: str, aws_env: dict[str, str]):
 
 
 def readme_todo() -> dict:
-    """The todo that the README's Compose walk-through creates."""
-    block = readme_section("Deploy").split("docker compose up --build", 1)[1]
+    """The todo that the deployment page's Compose walk-through creates."""
+    block = doc_page("deployment").split("docker compose up --build", 1)[1]
     match = re.search(r"-d '(\{.*?\})'", block)
     assert match, "the Compose walk-through creates a todo with curl -d '{...}'"
     return json.loads(match.group(1))
 
 
 def walk_through(base: str, *, headers=None, public: str | None = None) -> str:
-    """The README's curl walk-through; returns the job's id. `public` is the base
-    URL the service names in its answers (the load balancer's), reached at
-    `base`."""
+    """The deployment page's curl walk-through; returns the job's id. `public`
+    is the base URL the service names in its answers (the load balancer's),
+    reached at `base`."""
     page = requests.get(f"{base}/", headers=headers, timeout=10)
     assert page.status_code == 200 and "Generate calendar" in page.text
     stylesheet = re.search(r'href="(/static/app\.[0-9a-f]+\.css)"', page.text)
@@ -121,8 +121,8 @@ def test_the_compose_stack_serves_the_readme_walk_through(
         require("redis", redis_reachable(), REDIS_URL)
     else:
         aws_env = request.getfixturevalue("aws")
-        # The README's sqs.env, with moto's credentials for its placeholders.
-        block = readme_section("Deploy").split("`sqs.env`", 1)[1].split("```", 2)[1]
+        # The deployment page's sqs.env, with moto's credentials for its placeholders.
+        block = doc_page("deployment").split("`sqs.env`", 1)[1].split("```", 2)[1]
         variables.update(env_file_block(block))
         variables.update(
             {
@@ -166,7 +166,7 @@ def test_the_compose_stack_serves_the_readme_walk_through(
         web_container(services["app"]["command"], environments["app"], logs) as base,
         worker_container(services["worker"]["command"], environments["worker"], logs),
     ):
-        # Then: the README's walk-through works, the calendar on the shared volume.
+        # Then: the walk-through works, and the calendar is on the shared volume.
         task_id = walk_through(base)
         assert (media / "calendars" / f"{task_id}.ics").is_file()
 

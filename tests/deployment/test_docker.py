@@ -17,11 +17,11 @@ from tests.support.deployment import (
     WORKER_COMMAND,
     compose,
     compose_environment,
+    doc_page,
     dockerfile,
     env_file_block,
     env_instructions,
     exec_form,
-    readme_section,
     variables_read_by_the_code,
 )
 from tests.support.entrypoint import as_in_the_image, web_container
@@ -238,7 +238,7 @@ def test_compose_points_the_services_at_its_database_and_redis(services):
 
 
 def test_the_sqs_variant_takes_its_broker_and_credentials_from_an_ignored_env_file():
-    deploy = readme_section("Deploy")
+    deploy = doc_page("deployment")
     assert "docker compose --env-file sqs.env up --build" in deploy
     block = deploy.split("`sqs.env`", 1)[1].split("```", 2)[1]
     variables = env_file_block(block)

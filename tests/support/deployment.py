@@ -1,6 +1,6 @@
-"""Readers of the deployment files, for the tests: the README's Configuration
-table, the variables the code reads, docker-compose.yml, the Dockerfile and
-terraform/."""
+"""Readers of the deployment files, for the tests: the Configuration table
+(docs/configuration.md), the variables the code reads, docker-compose.yml, the
+Dockerfile and terraform/."""
 
 import json
 import re
@@ -18,6 +18,7 @@ from tests.support.entrypoint import as_in_the_image
 from tests.support.processes import PROJECT_DIR, project_env
 
 README = PROJECT_DIR / "README.md"
+DOCS = PROJECT_DIR / "docs"
 TERRAFORM_DIR = PROJECT_DIR / "terraform"
 
 # The documented commands of the two roles (Procfile, without `.venv/bin/`).
@@ -40,18 +41,16 @@ BOTO3_READS = {
 }
 
 
-def readme_section(title: str) -> str:
-    """The text of README.md's `## title` section, without its heading."""
-    text = README.read_text()
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
-    assert match, f"README.md has no '## {title}' section"
-    return match.group(1)
+def doc_page(name: str) -> str:
+    """The text of a reference page, docs/<name>.md, that README.md links."""
+    assert f"(docs/{name}.md)" in README.read_text(), f"README.md links no {name}"
+    return (DOCS / f"{name}.md").read_text()
 
 
 def documented_variables() -> set[str]:
-    """The variables named in the first column of README's Configuration table."""
+    """The variables named in the first column of the Configuration table."""
     names = set()
-    for line in readme_section("Configuration").splitlines():
+    for line in doc_page("configuration").splitlines():
         if line.startswith("| `"):
             first_cell = line.split("|")[1]
             names.update(re.findall(r"`([A-Z][A-Z0-9_]*)`", first_cell))
@@ -61,7 +60,8 @@ def documented_variables() -> set[str]:
 def variables_read_by_the_code() -> set[str]:
     """Environment variables that settings.py and the image's scripts read."""
     names = set()
-    for module in ("settings.py", "gunicorn_conf.py", "prestart.py", "healthcheck.py"):
+    scripts = ("gunicorn_conf.py", "prestart.py", "healthcheck.py", "aws.py")
+    for module in ("settings.py", *scripts):
         text = (PROJECT_DIR / "taskoverflow" / module).read_text()
         names.update(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]*)"', text))
         names.update(re.findall(r'os\.environ\.get\(\s*"([A-Z][A-Z0-9_]*)"', text))

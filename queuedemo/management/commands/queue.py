@@ -18,7 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from queuedemo import sqs as queue_demo
+from queuedemo import demo
 
 INTERRUPTED = 130  # the shell's status for a command stopped by Ctrl-C
 
@@ -119,11 +119,11 @@ class Command(BaseCommand):
             no_color=options["no_color"],
             force_terminal=options["force_color"] or None,
         )
-        sqs = queue_demo.sqs_client(
-            long_poll_seconds=queue_demo.LONG_POLL_SECONDS if options["receive"] else 0
+        sqs = demo.sqs_client(
+            long_poll_seconds=demo.LONG_POLL_SECONDS if options["receive"] else 0
         )
         try:
-            queue = queue_demo.queue_connect(
+            queue = demo.queue_connect(
                 sqs=sqs, name=options["name"], create=options["create"]
             )
             console.print(f"Connected to {queue.name}")
@@ -131,17 +131,17 @@ class Command(BaseCommand):
                 self.receive(console, sqs, queue, options)
             else:
                 self.send(console, sqs, queue, options)
-        except queue_demo.FAILURES as error:
-            message = queue_demo.failure_message(error, endpoint=sqs.meta.endpoint_url)
+        except demo.FAILURES as error:
+            message = demo.failure_message(error, endpoint=sqs.meta.endpoint_url)
             raise CommandError(message, returncode=1) from None
         except KeyboardInterrupt:
             # Before anything was sent or received.
             raise CommandError("Interrupted.", returncode=INTERRUPTED) from None
 
-    def send(self, console: Console, sqs, queue: queue_demo.Queue, options) -> None:
+    def send(self, console: Console, sqs, queue: demo.Queue, options) -> None:
         total = options["count"]
         bodies = (
-            queue_demo.message_body(prepend=options["prepend"], index=index)
+            demo.message_body(prepend=options["prepend"], index=index)
             for index in range(total)
         )
         progress = Progress(
@@ -166,7 +166,7 @@ class Command(BaseCommand):
         try:
             with progress:
                 task = progress.add_task("Sending", total=total)
-                queue_demo.messages_send(
+                demo.messages_send(
                     sqs=sqs,
                     queue=queue,
                     bodies=bodies,
@@ -182,14 +182,14 @@ class Command(BaseCommand):
         elapsed = time.monotonic() - started
         console.print(f"{sent} sent to {queue.name} in {elapsed:.2f} s")
 
-    def receive(self, console: Console, sqs, queue: queue_demo.Queue, options) -> None:
+    def receive(self, console: Console, sqs, queue: demo.Queue, options) -> None:
         received = 0
 
-        def show(message: queue_demo.ReceivedMessage) -> None:
+        def show(message: demo.ReceivedMessage) -> None:
             nonlocal received
             at = datetime.now(UTC).astimezone()  # the reader's local time
             console.print(
-                queue_demo.received_line(
+                demo.received_line(
                     client_name=message.client_name, body=message.body, at=at
                 )
             )
@@ -201,7 +201,7 @@ class Command(BaseCommand):
                 "(Ctrl-C stops)"
             )
             with console.status(waiting):
-                queue_demo.receive_until_stopped(
+                demo.receive_until_stopped(
                     sqs=sqs,
                     queue=queue,
                     on_message=show,
