@@ -542,11 +542,15 @@ def test_the_schema_tells_blocks_arguments_and_requirements_apart(schema):
 
 # --- Fetching and caching ---------------------------------------------------------
 def test_a_cached_schema_is_read_without_npm_or_network(schema, monkeypatch):
-    def no_network(*args, **kwargs):
-        raise AssertionError("a cached run must not run npm")
+    """Once built, the JSON is all a run reads: no npm, no tarball, no build."""
 
-    monkeypatch.setattr(provider_schema.subprocess, "run", no_network)
-    monkeypatch.setattr(provider_schema.shutil, "which", lambda name: None)
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a cached run only reads the cached JSON")
+
+    monkeypatch.setattr(provider_schema.subprocess, "run", forbidden)
+    monkeypatch.setattr(provider_schema.shutil, "which", forbidden)
+    monkeypatch.setattr(provider_schema, "fetch", forbidden)
+    monkeypatch.setattr(provider_schema, "build_schema", forbidden)
     assert provider_schema.ensure_schema() == schema
 
 
