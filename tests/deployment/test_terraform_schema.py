@@ -120,7 +120,8 @@ def changed_copy(tmp_path: Path, file: str, change) -> Path:
 
 
 def body_of(document: dict, block: Block, depth: int | None = None) -> dict:
-    """The body of `block` in `document` (or of its ancestor `depth` levels in)."""
+    """The body of `block` in `document`; with `depth`, of the block that
+    `block.path[:depth]` leads to (-1: its parent)."""
     for labelled in document[block.kind]:
         named = labelled.get(f'"{block.type}"', {})
         if f'"{block.name}"' in named:
@@ -218,9 +219,15 @@ def test_the_schemas_are_of_the_provider_versions_that_versions_tf_asks_for(sche
     binding pinned in provider_schema.PACKAGES, or the check reads another
     provider's schema."""
     document = parse((TERRAFORM_DIR / "versions.tf").read_text())
-    required = document["terraform"][0]["required_providers"][0]
-    required.pop("__is_block__", None)
-    assert set(required) == set(schema["providers"])
+    required = {
+        name: wanted
+        for name, wanted in document["terraform"][0]["required_providers"][0].items()
+        if name != "__is_block__"
+    }
+    packaged = {
+        name for name, provider in schema["providers"].items() if provider["package"]
+    }
+    assert set(required) == packaged
     for name, wanted in required.items():
         provider = schema["providers"][name]
         assert provider["source"] == f"registry.terraform.io/{wanted['source']}"
@@ -243,6 +250,19 @@ def test_version_constraints_are_read_as_terraform_reads_them():
 
 
 # --- Each kind of mistake, in a changed copy --------------------------------------
+@pytest.mark.parametrize("file", sorted(p.name for p in TERRAFORM_DIR.glob("*.tf")))
+def test_a_file_written_back_unchanged_brings_no_finding(
+    file, schema, baseline, tmp_path
+):
+    """The tests below change files by rewriting them with python-hcl2; the
+    rewriting alone must change nothing the check sees."""
+    directory = changed_copy(tmp_path, file, lambda document: None)
+    assert new_findings(directory, schema, baseline) == []
+    assert parse((directory / file).read_text()) == parse(
+        (TERRAFORM_DIR / file).read_text()
+    )
+
+
 @pytest.mark.parametrize("block", TOP_BLOCKS, ids=lambda block: block.id)
 def test_an_unknown_argument_fails_in_every_resource_and_data_source(
     block, schema, baseline, tmp_path
@@ -503,6 +523,27 @@ def test_the_provider_block_is_checked_too(schema, baseline, tmp_path):
         'terraform/versions.tf: provider.aws: "default_tags" is a block, not an '
         "argument: write default_tags { ... }",
         f'terraform/versions.tf: provider.aws: unknown argument "{UNKNOWN}"',
+    ]
+
+
+def test_terraform_data_is_checked_against_terraforms_builtin_schema(
+    schema, baseline, tmp_path
+):
+    """terraform_data is Terraform's own (no provider package carries it)."""
+
+    def add(document: dict) -> None:
+        body = {"input": '"x"', "triggers_replace": "[1]", "__is_block__": True}
+        document.setdefault("resource", []).append(
+            {'"terraform_data"': {'"gate"': body}}
+        )
+        document["resource"].append(
+            {'"terraform_data"': {'"typo"': {"inputs": '"x"', "__is_block__": True}}}
+        )
+
+    directory = changed_copy(tmp_path, "versions.tf", add)
+    assert new_findings(directory, schema, baseline) == [
+        'terraform/versions.tf: terraform_data.typo: unknown argument "inputs" '
+        '(did you mean "input"?)'
     ]
 
 

@@ -179,9 +179,42 @@ def fetch(package: Package, cache: Path) -> Path:
     return tarball
 
 
+def _argument(required: bool = False) -> dict:
+    return {"argument": "simple", "struct": None, "required": required}
+
+
+# Terraform's built-in provider (terraform.io/builtin/terraform) comes with
+# Terraform itself, not as a package; its schema is small and fixed since 1.4
+# (versions.tf asks for >= 1.5): the arguments that Terraform's documentation of
+# terraform_data and terraform_remote_state lists, which cdktf 0.21's hand-written
+# DataResource (lib/terraform-data-resource.js) writes too.
+BUILTIN = {
+    "provider": "terraform",
+    "source": "terraform.io/builtin/terraform",
+    "version": None,
+    "package": None,
+    "config": "terraform:provider",
+    "resource": {"terraform_data": "terraform:terraform_data"},
+    "data": {"terraform_remote_state": "terraform:terraform_remote_state"},
+    "structs": {
+        "terraform:provider": {},
+        "terraform:terraform_data": {
+            "input": _argument(),
+            "triggers_replace": _argument(),
+        },
+        "terraform:terraform_remote_state": {
+            "backend": _argument(required=True),
+            "config": _argument(),
+            "defaults": _argument(),
+            "workspace": _argument(),
+        },
+    },
+}
+
+
 def merge(schemas: list[dict]) -> dict:
     merged: dict = {"providers": {}, "resource": {}, "data": {}, "structs": {}}
-    for schema in schemas:
+    for schema in [*schemas, BUILTIN]:
         merged["providers"][schema["provider"]] = {
             key: schema[key] for key in ("source", "version", "package", "config")
         }

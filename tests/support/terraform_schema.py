@@ -14,6 +14,7 @@ What the schema cannot say is left out: the provider's own validation of values
 (ranges, "conflicts with", "exactly one of"), and the contents of expressions.
 """
 
+import copy
 import difflib
 import functools
 from pathlib import Path
@@ -40,10 +41,14 @@ def check_configuration(directory: Path, schema: dict) -> list[str]:
     return findings
 
 
-@functools.cache
 def parse(text: str) -> dict:
-    """A .tf file as python-hcl2 reads it, blocks marked `__is_block__` (cached:
-    the tests check many copies that differ in one file)."""
+    """A .tf file as python-hcl2 reads it, blocks marked `__is_block__`."""
+    return copy.deepcopy(_parse(text))
+
+
+@functools.cache
+def _parse(text: str) -> dict:
+    # Cached: the tests check many copies of terraform/ that differ in one file.
     options = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True)
     return hcl2.loads(text, serialization_options=options)
 
@@ -54,6 +59,8 @@ def check_document(document: dict, label: str, schema: dict) -> list[str]:
         for labelled in document.get(kind, []):
             for type_, named in labelled.items():
                 for name, body in named.items():
+                    if name in _MARKERS:
+                        continue
                     address = type_ if kind == "resource" else f"data.{type_}"
                     where = f"{label}: {address}.{name}"
                     struct = _type_struct(kind, type_, schema, where, findings)
@@ -63,6 +70,8 @@ def check_document(document: dict, label: str, schema: dict) -> list[str]:
                     _check_body(body, struct, where, schema, findings, skip=skip)
     for labelled in document.get("provider", []):
         for name, body in labelled.items():
+            if name in _MARKERS:
+                continue
             where = f"{label}: provider.{name}"
             provider = schema["providers"].get(name)
             if provider is None:
