@@ -6,6 +6,11 @@ versions that terraform/versions.tf asks for (tests/support/provider_schema.py).
 Each kind of mistake is shown on a copy of terraform/ with one change made (the
 files parsed, changed and written back by python-hcl2): the check reports that
 change, and only it.
+
+The first run fetches the bindings with npm (about 35 MB) into
+~/.cache/taskoverflow-ci/; later runs read the schema built there, offline.
+Without npm or the registry the tests skip, saying why, unless REQUIRED_SERVICES
+names terraform-schema: then they fail.
 """
 
 import copy

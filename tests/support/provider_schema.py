@@ -87,7 +87,7 @@ PACKAGES = (
 # Bumped whenever the JSON this module writes changes shape, so that a cache
 # written by an older version is rebuilt (from the cached tarball) and not misread.
 FORMAT = 1
-NPM_TIMEOUT = 600  # seconds; the aws package is a 34 MB download
+NPM_TIMEOUT = 300  # seconds; the aws package is a 34 MB download
 
 
 class SchemaUnavailable(Exception):
@@ -154,7 +154,8 @@ def fetch(package: Package, cache: Path) -> Path:
             spec = f"{package.npm_name}@{package.version}"
             try:
                 result = subprocess.run(
-                    [npm, "pack", spec, "--pack-destination", folder, "--silent"],
+                    [npm, "pack", spec, "--pack-destination", folder]
+                    + ["--loglevel=error"],
                     capture_output=True,
                     text=True,
                     timeout=NPM_TIMEOUT,
@@ -164,8 +165,14 @@ def fetch(package: Package, cache: Path) -> Path:
                     f"npm pack {spec} took over {NPM_TIMEOUT} s"
                 ) from error
             if result.returncode != 0:
+                said = [
+                    line
+                    for line in result.stderr.splitlines()
+                    if line.strip() not in ("", "npm error")
+                    and "complete log" not in line
+                ]
                 raise SchemaUnavailable(
-                    f"npm pack {spec} failed: {result.stderr.strip()[-500:]}"
+                    f"npm pack {spec} failed: {' / '.join(said)[:500]}"
                 )
             os.replace(Path(folder) / package.tarball_name, tarball)
     algorithm, _, expected = package.integrity.partition("-")
