@@ -24,8 +24,8 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from taskoverflow.testing import PROJECT_DIR
 from tests.support import provider_schema
+from tests.support.processes import PROJECT_DIR
 from tests.support.terraform_schema import (
     META_ARGUMENTS,
     META_BLOCKS,

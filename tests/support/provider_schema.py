@@ -101,7 +101,7 @@ SERVICE = "terraform-schema"  # its name in REQUIRED_SERVICES
 def require_schema(cache: Path | None = None) -> dict:
     """`ensure_schema()` for a test: skip it, saying why, when the packages cannot
     be fetched; fail instead when REQUIRED_SERVICES (a comma list) names
-    terraform-schema, as CI's does (taskoverflow.testing.require's rule)."""
+    terraform-schema, as CI's does (tests.support.services.require's rule)."""
     import pytest
 
     try:
