@@ -1,0 +1,1 @@
+"""The plain alternatives TaskOverflow is measured against (issue 15)."""
