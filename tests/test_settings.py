@@ -221,6 +221,7 @@ def test_calendar_bucket_selects_a_private_s3_storage_else_the_filesystem():
             "region_name": "eu-west-1",
             "file_overwrite": True,
             "default_acl": None,
+            "signature_version": "s3v4",
         },
     }
     assert ast.literal_eval(files.stdout) == {
