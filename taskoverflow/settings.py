@@ -218,9 +218,8 @@ if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 
-def _rate(name: str, default: str) -> str:
+def _rate(name: str, rate: str) -> str:
     """A rate as "N/second", "N/minute", "N/hour" or "N/day" (or s, min, h, d)."""
-    rate = env.str(name, default="") or default
     if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", rate):
         raise ImproperlyConfigured(
             f"{name} must be a rate such as 30/min (N/second, minute, hour or "
@@ -234,9 +233,13 @@ def _rate(name: str, default: str) -> str:
 # answers 429 with Retry-After. Generous for a person, tight for a flood; the
 # benchmarks, one very busy client, lift them.
 # Calendar jobs a client may create.
-ICAL_RATE_LIMIT = _rate("ICAL_RATE_LIMIT", "30/min")
+ICAL_RATE_LIMIT = _rate(
+    "ICAL_RATE_LIMIT", env.str("ICAL_RATE_LIMIT", default="") or "30/min"
+)
 # Todos a client may create, change or delete; reads are not counted.
-TODO_WRITE_RATE_LIMIT = _rate("TODO_WRITE_RATE_LIMIT", "120/min")
+TODO_WRITE_RATE_LIMIT = _rate(
+    "TODO_WRITE_RATE_LIMIT", env.str("TODO_WRITE_RATE_LIMIT", default="") or "120/min"
+)
 # Calendar jobs of one client that may wait unfinished at once (0: no cap).
 ICAL_MAX_QUEUED_PER_CLIENT = env.int("ICAL_MAX_QUEUED_PER_CLIENT", default=5)
 # Writes through the API are refused when a browser says they come from another

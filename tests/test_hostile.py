@@ -62,19 +62,26 @@ def assert_healthy_throughout(probe: Probe) -> None:
 # --- slow and idle clients ----------------------------------------------------
 
 
-def test_two_idle_connections_leave_health_answering_within_3_s(production_server):
+def test_two_idle_connections_leave_health_answering_within_3_s(
+    production_server, hostile_times
+):
     with idle_connections(production_server, 2), Probe(production_server) as probe:
         time.sleep(6)  # the window observed, not a wait for something
+    hostile_times.append(("slowest /health, 2 idle connections open", probe.worst))
     assert_healthy_throughout(probe)
 
 
 def test_fifty_slow_header_connections_leave_health_answering_then_are_cut(
-    production_server,
+    production_server, hostile_times
 ):
     base = production_server
     with slow_header_connections(base, 50) as slow:
+        opened = time.monotonic()
         with Probe(base) as probe:
             time.sleep(6)  # the window observed, while all 50 are still open
+        hostile_times.append(
+            ("slowest /health, 50 slow-header connections open", probe.worst)
+        )
         assert_healthy_throughout(probe)
         assert not any(closed_by_server(sock) for sock in slow[:5])
 
@@ -85,10 +92,13 @@ def test_fifty_slow_header_connections_leave_health_answering_then_are_cut(
             timeout=30,
             what="the slow-header connections cut by the server",
         )
+        hostile_times.append(
+            ("50 slow-header connections all cut", time.monotonic() - opened)
+        )
 
 
 def test_four_slow_downloads_complete_while_health_answers(
-    tmp_path, database_url, image_static_root
+    tmp_path, database_url, image_static_root, hostile_times
 ):
     """Each download takes longer than WEB_TIMEOUT, which cut them off when a
     download held a whole sync worker."""
@@ -117,6 +127,8 @@ def test_four_slow_downloads_complete_while_health_answers(
             results = [download.result(timeout=180) for download in downloads]
             took = time.monotonic() - started
 
+    hostile_times.append((f"4 slow downloads of {size / MIB:.1f} MiB, all done", took))
+    hostile_times.append(("slowest /health during the 4 downloads", probe.worst))
     assert took > 5, "each download outlasts WEB_TIMEOUT"
     for status, etag, body in results:
         assert status == 200
