@@ -5,6 +5,7 @@ drown other clients, and every error is JSON and 4xx."""
 
 import http.client
 import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,7 @@ from tests.support.clients import (
     slow_header_connections,
 )
 from tests.support.processes import wait_until
+from tests.support.services import fresh_database
 from tests.support.stack import add_todos, stack_env, wait_for_job, web_server, worker
 
 # What Compose runs: production settings served over plain HTTP.
@@ -51,6 +53,18 @@ def production_env(tmp_path, database_url, image_static_root) -> dict[str, str]:
 def production_server(production_env, tmp_path):
     with web_server(production_env, tmp_path / "logs") as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory, image_static_root):
+    """One production server for the tests that change nothing it keeps."""
+    folder = tmp_path_factory.mktemp("shared-server")
+    with fresh_database(os.environ.get("DATABASE_URL"), folder) as database:
+        env = stack_env(
+            folder, database, STATIC_ROOT=str(image_static_root), **PRODUCTION
+        )
+        with web_server(env, folder / "logs") as base:
+            yield base
 
 
 def assert_healthy_throughout(probe: Probe) -> None:
@@ -167,9 +181,9 @@ def split_answer(answer: bytes) -> tuple[int, dict[str, str], bytes]:
     ids=["bad-request-line", "bad-header", "long-uri", "huge-header"],
 )
 def test_requests_gunicorn_refuses_itself_are_answered_json(
-    production_server, request_bytes, status
+    shared_server, request_bytes, status
 ):
-    answer = raw_request(production_server, request_bytes)
+    answer = raw_request(shared_server, request_bytes)
     code, headers, body = split_answer(answer)
     assert code == status
     assert headers["content-type"] == "application/json"
@@ -186,10 +200,10 @@ def chunks(data: bytes, size: int = 1000):
         yield data[start : start + size]
 
 
-def test_a_chunked_body_is_read_as_it_was_sent(production_server):
+def test_a_chunked_body_is_read_as_it_was_sent(shared_server):
     body = json.dumps({"title": "Sent in chunks", "completed": True}).encode()
     created = requests.post(
-        f"{production_server}/api/v1/todos",
+        f"{shared_server}/api/v1/todos",
         data=chunks(body, 7),
         headers={"Content-Type": "application/json"},
         timeout=10,
@@ -210,14 +224,14 @@ def test_a_chunked_body_is_read_as_it_was_sent(production_server):
 )
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_every_body_over_the_limit_is_refused_with_413(
-    production_server, method, path, framing
+    shared_server, method, path, framing
 ):
     oversized = b'{"title": "' + b"a" * 3 * MIB + b'"}'
     data = oversized if framing == "content-length" else chunks(oversized, 64 * 1024)
     try:
         response = requests.request(
             method,
-            f"{production_server}{path}",
+            f"{shared_server}{path}",
             data=data,
             headers={"Content-Type": "application/json"},
             timeout=10,
@@ -263,14 +277,14 @@ def test_x_forwarded_proto_is_believed_only_when_configured(
     "path",
     ["/api/v1/health", "/api/v1/todos", "/api/v1/todos/1", "/api/v1/schema"],
 )
-def test_an_unknown_format_is_404_json_and_the_known_ones_work(production_server, path):
-    unknown = requests.get(f"{production_server}{path}?format=xml", timeout=10)
+def test_an_unknown_format_is_404_json_naming_it(shared_server, path):
+    unknown = requests.get(f"{shared_server}{path}?format=xml", timeout=10)
     assert unknown.status_code == 404
     assert "xml" in unknown.json()["error"]
 
 
-def test_the_browsable_api_works_with_debug_off(production_server):
-    page = requests.get(f"{production_server}/api/v1/todos?format=api", timeout=10)
+def test_the_browsable_api_works_with_debug_off(shared_server):
+    page = requests.get(f"{shared_server}/api/v1/todos?format=api", timeout=10)
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")
 
