@@ -5,7 +5,23 @@ import os
 import uuid
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
+
+from taskoverflow.celery import app as celery_app
+
+
+@pytest.fixture(autouse=True, scope="session")
+def in_memory_broker():
+    """Nothing this process publishes may reach a developer's real queue."""
+    celery_app.conf.broker_url = "memory://"
+    celery_app.conf.broker_transport_options = {}
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle_counts():
+    """Throttle counts live in the cache; each test starts with none."""
+    cache.clear()
 
 
 @pytest.fixture

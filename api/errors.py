@@ -3,17 +3,20 @@
 import logging
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse, UnreadablePostError
 from django.views import csrf, defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
 
 DATABASE_UNAVAILABLE = "The database is unavailable; try again shortly."
+BODY_UNREADABLE = "The request body did not arrive whole: the client stopped sending."
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -24,9 +27,28 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             {"error": DATABASE_UNAVAILABLE},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
+    if isinstance(exc, UnreadablePostError):
+        # A client that went quiet mid-body (the server's socket timeout) or
+        # went away: its fault, not ours, and never a 500.
+        return Response(
+            {"error": BODY_UNREADABLE}, status=status.HTTP_408_REQUEST_TIMEOUT
+        )
+    # Django's own 404 and 403 as DRF's, so that they carry a `detail` too
+    # (DRF's content negotiation raises Http404 for an unknown ?format=).
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
     response = exception_handler(exc, context)
     if response is None:
         return None  # not an API error: a bug, which Django logs and answers 500
+    request = context.get("request")
+    if request is not None and not getattr(request, "accepted_renderer", None):
+        # Content negotiation itself failed (an unknown ?format=, an Accept no
+        # renderer offers): DRF would answer in the view's first renderer,
+        # YAML for the schema. Errors are JSON.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
     if isinstance(exc, exceptions.ValidationError):
         response.data = {
             "error": validation_error_sentence(exc.detail),

@@ -1,7 +1,8 @@
 """HTTP throughput under gunicorn: GET /api/v1/todos and POST /api/v1/todos/ical.
 
 Starts a fresh database holding --todos todos (100) and gunicorn with the
-project's config (as `make run` does; --workers sync workers), then drives each
+project's config (as `make run` does: --workers processes of --web-threads
+threads, the production defaults on a 2-core machine), then drives each
 endpoint in turn for --duration seconds from --connections connections on
 127.0.0.1 with wrk (Debian's `wrk`, when installed) or, failing that, a load
 generator in Python threads, which is slower and says so. Prints requests per
@@ -13,7 +14,8 @@ POST /api/v1/todos/ical records a job and publishes its message; no worker runs,
 so the jobs wait in a queue of this run's own, deleted at the end.
 
     .venv/bin/python -m bench.http_throughput [--duration 10] [--connections 16]
-        [--threads 2] [--workers 3] [--todos 100] [--tool auto|wrk|python]
+        [--threads 2] [--workers 2] [--web-threads 8] [--todos 100]
+        [--tool auto|wrk|python]
         [--database-url postgres://postgres@127.0.0.1:5432/postgres | sqlite]
         [--broker redis://127.0.0.1:6379 | filesystem] [--conn-max-age 0]
 """
@@ -134,7 +136,10 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn processes")
+    parser.add_argument(
+        "--web-threads", type=int, default=8, help="threads per gunicorn process"
+    )
     parser.add_argument("--todos", type=int, default=100)
     parser.add_argument("--tool", choices=["auto", "wrk", "python"], default="auto")
     add_stack_options(parser)
@@ -157,6 +162,7 @@ def main() -> None:
         web_workers=args.workers,
         worker_concurrency=None,  # the jobs wait in the run's own queue
         DATABASE_CONN_MAX_AGE=str(args.conn_max_age),
+        WEB_THREADS=str(args.web_threads),
     ) as (stack, folder):
         base = stack.base
         add_todos(stack.env, args.todos)
@@ -176,7 +182,8 @@ def main() -> None:
         else f"Python threads x{args.connections}, {args.duration} s (slower than wrk)"
     )
     print(
-        f"\nHTTP throughput: gunicorn {args.workers} sync workers, {vendor} "
+        f"\nHTTP throughput: gunicorn {args.workers} processes x "
+        f"{args.web_threads} threads, {vendor} "
         f"(DATABASE_CONN_MAX_AGE={args.conn_max_age}), {generator}, 127.0.0.1"
     )
     print(

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import requests
 
+from bench import BUSY_CLIENT
 from tests.support.stack import running_stack
 
 BROKERS = {"embedded (filesystem)": "embedded", "redis": None, "sqs (moto)": "sqs"}
@@ -53,7 +54,7 @@ def measure(name: str, jobs: int, database_url: str | None, redis_url: str) -> l
             broker=broker,
             name="bench-latency",
             worker_concurrency=2,
-            ICAL_RATE_LIMIT="1000000/min",  # a benchmark is one very busy client
+            **BUSY_CLIENT,
         ) as stack,
     ):
         for _ in range(3):  # warm up connections and imports; not counted

@@ -1,29 +1,41 @@
 """A calendar job's lifecycle: created, queued, built (with a heartbeat), failed,
-swept when its worker is gone, expired.
+swept when its worker is gone, expired; and the room its calendars take.
 
 The job is a row of our own, written before its message is sent; the message
 goes to the task by its name (`ical`, part of the contract), so this module
 never imports the task module, which calls it.
+
+Calendars are stored by their content (calendars/<sha256>.ics), so jobs with
+identical calendars share one file, deleted once no job points at it. Storing
+a file and pointing a job at it, and deleting a file no job points at, each
+hold a lock named after the file, so neither can slip between the other's
+check and its act.
 """
 
 import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from uuid import UUID
 
 from celery import current_app
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from calendars.ical import TodoRow, calendar_row_chunks
 from calendars.models import CalendarExport
-from calendars.selectors import calendar_rows
-from calendars.storage import calendar_file_delete, calendar_file_save
+from calendars.selectors import calendar_rows, calendar_snapshot
+from calendars.storage import (
+    calendar_file_delete,
+    calendar_file_store,
+    calendar_files_stored,
+    calendar_spool,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -35,16 +47,40 @@ MAX_SENDS = 3
 UNFINISHED = (Status.PENDING, Status.STARTED, Status.RETRY)
 
 
+class TooManyWaiting(Exception):
+    """The client already has as many unfinished jobs as one client may."""
+
+    def __init__(self, waiting: int) -> None:
+        self.waiting = waiting
+        super().__init__(
+            f"You have {waiting} calendar jobs waiting, as many as one client "
+            "may; ask again once one has finished."
+        )
+
+
 def calendar_export_create(
-    *, completed: bool | None = None, window: int | None = None
+    *, completed: bool | None = None, window: int | None = None, client: str = ""
 ) -> CalendarExport:
     """Record a job, then queue it once the row is committed.
 
-    When the queue cannot take the message the job ends FAILURE at once, with a
-    reason, rather than staying PENDING for ever.
+    TooManyWaiting when `client` already has ICAL_MAX_QUEUED_PER_CLIENT
+    unfinished jobs (counted under a lock of the client's, so that a burst of
+    requests cannot all count before any is recorded). When the queue cannot
+    take the message the job ends FAILURE at once, with a reason, rather than
+    staying PENDING for ever.
     """
+    cap = settings.ICAL_MAX_QUEUED_PER_CLIENT
     with transaction.atomic():
-        export = CalendarExport.objects.create(completed=completed, window=window)
+        if cap:
+            _lock(f"calendar client {client}")
+            waiting = CalendarExport.objects.filter(
+                client=client, status__in=UNFINISHED
+            ).count()
+            if waiting >= cap:
+                raise TooManyWaiting(waiting)
+        export = CalendarExport.objects.create(
+            completed=completed, window=window, client=client
+        )
         transaction.on_commit(lambda: calendar_export_enqueue(export=export))
     return export
 
@@ -84,8 +120,15 @@ def calendar_export_build(
 ) -> CalendarExport | None:
     """Build and store the calendar of a job; None when there is no such job.
 
-    Idempotent: a job delivered again after it succeeded is left as it is, and a
-    job built again overwrites its file rather than adding one.
+    The calendar holds the todos as they are when they are read, after the job
+    was asked for, in one consistent snapshot (calendar_snapshot); `window`
+    counts from the time of the request. A job with the same filters and no
+    window whose todos were read after this job was asked for already made
+    that calendar: it is reused, not built again. Past the storage budget the
+    oldest calendars go (calendar_storage_trim).
+
+    Idempotent: a job delivered again after it succeeded is left as it is, and
+    a job built again stores nothing new for the same todos.
     """
     export = CalendarExport.objects.filter(pk=export_id).first()
     if export is None or export.status == Status.SUCCESS:
@@ -100,23 +143,106 @@ def calendar_export_build(
             events += 1
             yield row
 
-    with heartbeat(export_id=export.id):
+    with heartbeat(export_id=export.id), ExitStack() as spooled_files:
         if delay > 0:
             time.sleep(delay)
-        rows = calendar_rows(
-            completed=completed, window=window, requested_at=export.created_at
-        )
-        stored = calendar_file_save(
-            name=f"calendars/{export.id}.ics",
-            chunks=calendar_row_chunks(counted(rows)),
-        )
-
-    export.file.name = stored.name
-    export.file_size = stored.size
-    export.sha256 = stored.sha256
-    export.event_count = events
-    _set_status(export, Status.SUCCESS, finished_at=timezone.now())
+        donor = calendar_export_donor(export=export)
+        if donor is not None and _reuse(export, donor):
+            return export
+        read_at = timezone.now()  # the snapshot below is taken after this
+        with calendar_snapshot():
+            rows = calendar_rows(
+                completed=completed, window=window, requested_at=export.created_at
+            )
+            spooled = spooled_files.enter_context(
+                calendar_spool(calendar_row_chunks(counted(rows)))
+            )
+        budget = settings.ICAL_STORAGE_BUDGET_BYTES
+        if spooled.size > budget:
+            calendar_export_fail(
+                export=export,
+                reason=f"The calendar is {spooled.size:,} bytes, more than the "
+                f"whole storage budget ({budget:,} bytes: ICAL_STORAGE_BUDGET_MB).",
+            )
+            return export
+        with transaction.atomic():
+            _lock(spooled.name)
+            calendar_file_store(spooled)
+            _succeed(
+                export,
+                name=spooled.name,
+                size=spooled.size,
+                sha256=spooled.sha256,
+                events=events,
+                read_at=read_at,
+            )
+    calendar_storage_trim(keep=export.file.name)
     return export
+
+
+def calendar_export_donor(*, export: CalendarExport) -> CalendarExport | None:
+    """A finished job whose calendar this job may have as its own: the same
+    filters, no window (each job counts one from its own request), and todos
+    read after this job was asked for."""
+    if export.window is not None:
+        return None
+    return (
+        CalendarExport.objects.filter(
+            status=Status.SUCCESS,
+            completed=export.completed,
+            window__isnull=True,
+            read_at__gte=export.created_at,
+        )
+        .exclude(pk=export.pk)
+        .order_by("-read_at")
+        .first()
+    )
+
+
+def _reuse(export: CalendarExport, donor: CalendarExport) -> bool:
+    """Point the job at the donor's calendar, if it is still stored."""
+    with transaction.atomic():
+        _lock(donor.file.name)
+        if not default_storage.exists(donor.file.name):
+            return False  # expired or trimmed meanwhile: build it after all
+        _succeed(
+            export,
+            name=donor.file.name,
+            size=donor.file_size,
+            sha256=donor.sha256,
+            events=donor.event_count,
+            read_at=donor.read_at,
+        )
+    logger.info("calendar export %s reuses the calendar of %s", export.id, donor.id)
+    return True
+
+
+def _succeed(
+    export: CalendarExport,
+    *,
+    name: str,
+    size: int | None,
+    sha256: str,
+    events: int | None,
+    read_at: datetime | None,
+) -> None:
+    export.file.name = name
+    export.file_size = size
+    export.sha256 = sha256
+    export.event_count = events
+    export.read_at = read_at
+    _set_status(export, Status.SUCCESS, finished_at=timezone.now())
+
+
+def _lock(name: str) -> None:
+    """Hold the lock `name` until the transaction ends, in every process: on
+    PostgreSQL an advisory lock; on SQLite each write transaction (BEGIN
+    IMMEDIATE, see settings.py) already runs alone."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name]
+            )
 
 
 @contextmanager
@@ -216,7 +342,9 @@ def calendar_exports_resend_stale(*, now: datetime | None = None) -> int:
 def calendar_exports_expire(
     *, now: datetime | None = None, batch_size: int = 500
 ) -> int:
-    """Delete finished jobs, and their files, older than ICAL_RESULT_EXPIRY_DAYS.
+    """Delete finished jobs older than ICAL_RESULT_EXPIRY_DAYS, and the files no
+    job points at any more (also those a killed worker stored and never
+    recorded).
 
     Deletes in batches, so a large backlog never holds one long transaction.
     An expired job's status and result answer 404, as for a job never issued.
@@ -231,9 +359,63 @@ def calendar_exports_expire(
             ).values_list("pk", "file")[:batch_size]
         )
         if not batch:
-            return deleted
-        for _, name in batch:
-            if name:
-                calendar_file_delete(name)
+            break
         CalendarExport.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+        for name in {name for _, name in batch if name}:
+            calendar_file_release(name)
         deleted += len(batch)
+    pointed_at = set(
+        CalendarExport.objects.exclude(file="").values_list("file", flat=True)
+    )
+    for name in calendar_files_stored():
+        if name not in pointed_at:
+            calendar_file_release(name)
+    return deleted
+
+
+def calendar_file_release(name: str) -> bool:
+    """Delete a stored calendar unless a job points at it; whether it went."""
+    with transaction.atomic():
+        _lock(name)
+        if CalendarExport.objects.filter(file=name).exists():
+            return False
+        calendar_file_delete(name)
+    return True
+
+
+def calendar_storage_used() -> int:
+    """Bytes of the calendars that jobs point at, each file counted once."""
+    sizes = dict(
+        CalendarExport.objects.exclude(file="")
+        .values_list("file", "file_size")
+        .distinct()
+    )
+    return sum(size or 0 for size in sizes.values())
+
+
+def calendar_storage_trim(*, keep: str = "", batch_size: int = 100) -> int:
+    """Past ICAL_STORAGE_BUDGET_BYTES, delete the oldest finished jobs first,
+    and their files once no job points at them, until the calendars fit; never
+    the file `keep` (the one just stored). The number of jobs deleted."""
+    budget = settings.ICAL_STORAGE_BUDGET_BYTES
+    used = calendar_storage_used()
+    deleted = 0
+    while used > budget:
+        oldest = list(
+            CalendarExport.objects.filter(status=Status.SUCCESS)
+            .exclude(file=keep)
+            .order_by("finished_at")
+            .values_list("pk", "file", "file_size")[:batch_size]
+        )
+        if not oldest:
+            break
+        for pk, name, size in oldest:
+            if used <= budget:
+                break
+            CalendarExport.objects.filter(pk=pk).delete()
+            deleted += 1
+            if calendar_file_release(name):
+                used -= size or 0
+    if deleted:
+        logger.warning("storage budget: deleted the %d oldest calendar jobs", deleted)
+    return deleted

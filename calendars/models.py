@@ -26,11 +26,19 @@ class CalendarExport(models.Model):
     # The filters, as GET /api/v1/todos takes them; null means "not filtered".
     completed = models.BooleanField(null=True, blank=True)
     window = models.PositiveIntegerField(null=True, blank=True)
+    # calendars/<sha256>.ics: named by its content, so jobs whose calendars are
+    # identical share one file (deleted once no job points at it).
     file = models.FileField(upload_to="calendars/", blank=True)
     event_count = models.PositiveIntegerField(null=True, blank=True)
     # Taken while the file is written, so serving it needs no second read.
     file_size = models.PositiveBigIntegerField(null=True, blank=True)
     sha256 = models.CharField("SHA-256 of the file", max_length=64, blank=True)
+    # When the todos in its calendar were read: after the request, by this
+    # job's worker or by the job whose calendar it reuses.
+    read_at = models.DateTimeField(null=True, blank=True)
+    # Who asked, as a keyed hash of the address (api.throttling.client_key):
+    # a client's unfinished jobs are capped.
+    client = models.CharField(max_length=32, blank=True)
     error = models.CharField(max_length=500, blank=True)
     # How many times the job's message was sent: the sweep sends again the jobs
     # that sat unfinished past their time limit, up to a bound.
@@ -48,6 +56,8 @@ class CalendarExport(models.Model):
         indexes = [
             models.Index(fields=["status", "updated_at"]),
             models.Index(fields=["status", "finished_at"]),
+            models.Index(fields=["client", "status"]),
+            models.Index(fields=["file"]),
         ]
 
     def __str__(self) -> str:

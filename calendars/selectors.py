@@ -1,8 +1,10 @@
 """Functions that read what a calendar needs from the database."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
+from django.db import connection, transaction
 from django.db.models import CharField, F, Func
 
 from calendars.ical import TodoRow
@@ -40,10 +42,30 @@ class UtcStamp(Func):
         )
 
 
+@contextmanager
+def calendar_snapshot() -> Iterator[None]:
+    """Reads in the block see the todos as they were at one moment.
+
+    On PostgreSQL: one REPEATABLE READ, READ ONLY transaction (its server-side
+    cursor then needs no WITH HOLD copy of every row either). Inside a
+    transaction already, that transaction decides. On SQLite the rows come from
+    one statement, which sees one snapshot in WAL mode; a transaction there
+    would hold the database's write lock for the whole build.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
 def calendar_rows(
     *, completed: bool | None, window: int | None, requested_at: datetime
 ) -> Iterator[TodoRow]:
-    """The todos a job covers that have a deadline, read as of the request.
+    """The todos a job covers that have a deadline, as they are when read (in
+    calendar_snapshot); `window` counts from `requested_at`, the request.
 
     Rows come a chunk at a time, only the columns a calendar needs, its times
     already written by the database: memory stays flat however many todos

@@ -1,30 +1,43 @@
-"""Calendar files in the default storage (a folder, or S3 on AWS)."""
+"""Calendar files in the default storage (a folder, or S3 on AWS), each named by
+its content: calendars/<sha256>.ics. Identical calendars are one file."""
 
 import hashlib
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
+FOLDER = "calendars"
 # Small chunks are gathered into blocks of about this size, for fewer writes.
 WRITE_BLOCK_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
-class StoredFile:
-    name: str
+class SpooledCalendar:
+    """A calendar written to a temporary file, not yet stored."""
+
+    file: IO[bytes]
     size: int
     sha256: str
 
+    @property
+    def name(self) -> str:
+        return calendar_file_name(self.sha256)
 
-def calendar_file_save(*, name: str, chunks: Iterable[bytes]) -> StoredFile:
-    """Write chunks to the default storage as `name`, replacing any file there.
 
-    The chunks go to a temporary file as they come (never one big string), which
-    is then handed to the storage API; its size and SHA-256 are taken on the way.
-    """
+def calendar_file_name(sha256: str) -> str:
+    return f"{FOLDER}/{sha256}.ics"
+
+
+@contextmanager
+def calendar_spool(chunks: Iterable[bytes]) -> Iterator[SpooledCalendar]:
+    """The chunks written to a temporary file as they come (never one big
+    string), its size and SHA-256 taken on the way; deleted after the block."""
     digest = hashlib.sha256()
     size = 0
     with tempfile.TemporaryFile(prefix="calendar-") as spool:
@@ -33,10 +46,22 @@ def calendar_file_save(*, name: str, chunks: Iterable[bytes]) -> StoredFile:
             digest.update(block)
             size += len(block)
         spool.seek(0)
-        # Built again (a redelivered job): overwrite, never add a second file.
-        default_storage.delete(name)
-        saved_name = default_storage.save(name, File(spool, name=name))
-    return StoredFile(name=saved_name, size=size, sha256=digest.hexdigest())
+        yield SpooledCalendar(file=spool, size=size, sha256=digest.hexdigest())
+
+
+def calendar_file_store(spooled: SpooledCalendar) -> str:
+    """Store a spooled calendar under its content's name, unless a file of that
+    name, hence of that content, is stored already; the name."""
+    name = spooled.name
+    if default_storage.exists(name):
+        return name
+    spooled.file.seek(0)
+    saved = default_storage.save(name, File(spooled.file, name=name))
+    if saved != name:
+        # Another worker stored the same calendar meanwhile, and the folder
+        # storage picked a new name for this copy: keep the first.
+        default_storage.delete(saved)
+    return name
 
 
 def _blocks(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
@@ -57,6 +82,30 @@ def _blocks(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
 def calendar_file_open(name: str) -> File:
     """A stored calendar, open for reading; FileNotFoundError when it is gone."""
     return default_storage.open(name, "rb")
+
+
+def calendar_file_url(name: str, *, filename: str) -> str | None:
+    """On S3, a short-lived URL that downloads the calendar straight from the
+    bucket as `filename`; None for the folder storage, served by the web server."""
+    if not settings.CALENDAR_BUCKET:
+        return None
+    return default_storage.url(
+        name,
+        parameters={
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            "ResponseContentType": "text/calendar; charset=utf-8",
+        },
+        expire=settings.ICAL_DOWNLOAD_URL_SECONDS,
+    )
+
+
+def calendar_files_stored() -> list[str]:
+    """The names of every stored calendar."""
+    try:
+        _, files = default_storage.listdir(FOLDER)
+    except FileNotFoundError:  # nothing stored yet
+        return []
+    return [f"{FOLDER}/{file}" for file in files]
 
 
 def calendar_file_delete(name: str) -> None:

@@ -2,20 +2,20 @@
 
 import uuid
 
-from django.http import FileResponse, HttpResponseNotModified
+from django.http import FileResponse, HttpResponseNotModified, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from api.schema import ERRORS, ErrorSerializer
-from calendars.jobs import calendar_export_create
+from api.schema import ERRORS, WRITE_ERRORS, ErrorSerializer
+from api.throttling import CalendarJobThrottle, client_key
+from calendars.jobs import TooManyWaiting, calendar_export_create
 from calendars.models import CalendarExport
 from calendars.serializers import (
     CalendarExportCreatedSerializer,
@@ -23,7 +23,7 @@ from calendars.serializers import (
     CalendarExportRequestSerializer,
     CalendarExportStatusSerializer,
 )
-from calendars.storage import calendar_file_open
+from calendars.storage import calendar_file_open, calendar_file_url
 from todos.serializers import FILTER_PARAMETERS
 
 Status = CalendarExport.Status
@@ -49,29 +49,30 @@ def _url(request: Request, name: str, export: CalendarExport) -> str:
 
 
 class CalendarExportCreateView(APIView):
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "calendar_jobs"
+    throttle_classes = [CalendarJobThrottle]
 
     @extend_schema(
         parameters=FILTER_PARAMETERS,
         request=CalendarExportRequestSerializer,
-        responses={
-            202: CalendarExportCreatedSerializer,
-            429: ErrorSerializer,
-            **ERRORS,
-        },
+        responses={202: CalendarExportCreatedSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request) -> Response:
         """Queue a calendar of the todos; answers at once with where to poll.
 
         The filters `completed` and `window` mean what they mean for
-        GET /api/v1/todos, in the query string or a JSON body.
+        GET /api/v1/todos, in the query string or a JSON body. A client may
+        have ICAL_MAX_QUEUED_PER_CLIENT jobs unfinished at once (429 past it).
         """
         filters = CalendarExportRequestSerializer(
             data={**request.query_params.dict(), **request.data}
         )
         filters.is_valid(raise_exception=True)
-        export = calendar_export_create(**filters.validated_data)
+        try:
+            export = calendar_export_create(
+                **filters.validated_data, client=client_key(request)
+            )
+        except TooManyWaiting as waiting:
+            raise Throttled(detail=str(waiting)) from None
         if export.status == Status.FAILURE:
             return Response(
                 {"error": export.error, "task_id": str(export.id)},
@@ -107,6 +108,11 @@ class CalendarExportResultView(APIView):
                 description="The calendar, as todos.ics, streamed, with "
                 "Content-Length and a strong ETag.",
             ),
+            302: OpenApiResponse(
+                description="Where calendars are kept in S3: a redirect to a "
+                "URL that downloads it from the bucket for "
+                "ICAL_DOWNLOAD_URL_SECONDS, with the ETag."
+            ),
             304: OpenApiResponse(
                 description="If-None-Match named the calendar's ETag: the copy "
                 "the client has is current."
@@ -121,7 +127,8 @@ class CalendarExportResultView(APIView):
         }
     )
     def get(self, request: Request, task_id: str):
-        """The calendar of a finished job, streamed from storage.
+        """The calendar of a finished job, streamed from storage (sendfile: no
+        thread copies it), or on S3 a redirect to a short-lived URL of it.
 
         It never changes once built, so its ETag is the SHA-256 taken while it
         was written; a request whose If-None-Match names it gets 304.
@@ -136,17 +143,22 @@ class CalendarExportResultView(APIView):
             return Response(
                 {"error": "Task not finished"}, status=status.HTTP_404_NOT_FOUND
             )
-        try:
-            calendar = calendar_file_open(export.file.name)
-        except FileNotFoundError:
-            raise NotFound("The calendar of this job is no longer stored.") from None
         etag = export.etag
         if _none_match(request, etag):
-            calendar.close()
             not_modified = HttpResponseNotModified()
             not_modified["ETag"] = etag
             not_modified["Cache-Control"] = "no-cache"
             return not_modified
+        url = calendar_file_url(export.file.name, filename="todos.ics")
+        if url is not None:
+            redirect = HttpResponseRedirect(url)
+            redirect["ETag"] = etag
+            redirect["Cache-Control"] = "no-store"  # the URL expires
+            return redirect
+        try:
+            calendar = calendar_file_open(export.file.name)
+        except FileNotFoundError:
+            raise NotFound("The calendar of this job is no longer stored.") from None
         response = FileResponse(
             calendar,
             as_attachment=True,

@@ -5,6 +5,7 @@ development; with DEBUG off, start-up refuses the settings that are only safe on
 a developer's machine.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -183,6 +184,9 @@ if CALENDAR_BUCKET:
             # access (no object ACLs).
             "file_overwrite": True,
             "default_acl": None,
+            # Download URLs (a redirect from the result endpoint) are signed
+            # with SigV4, which objects encrypted with KMS require.
+            "signature_version": "s3v4",
         },
     }
 
@@ -213,8 +217,35 @@ if not SECURE_HSTS_PRELOAD:
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Calendar jobs a client may create; more answers 429 with Retry-After.
-ICAL_RATE_LIMIT = env.str("ICAL_RATE_LIMIT", default="30/min")
+
+def _rate(name: str, rate: str) -> str:
+    """A rate as "N/second", "N/minute", "N/hour" or "N/day" (or s, min, h, d)."""
+    if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", rate):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 30/min (N/second, minute, hour or "
+            f"day), not {rate!r}."
+        )
+    return rate
+
+
+# --- What one client may do ----------------------------------------------------
+# Counted per client address (see NUM_PROXIES) in the cache (CACHE_URL); more
+# answers 429 with Retry-After. Generous for a person, tight for a flood; the
+# benchmarks, one very busy client, lift them.
+# Calendar jobs a client may create.
+ICAL_RATE_LIMIT = _rate(
+    "ICAL_RATE_LIMIT", env.str("ICAL_RATE_LIMIT", default="") or "30/min"
+)
+# Todos a client may create, change or delete; reads are not counted.
+TODO_WRITE_RATE_LIMIT = _rate(
+    "TODO_WRITE_RATE_LIMIT", env.str("TODO_WRITE_RATE_LIMIT", default="") or "120/min"
+)
+# Calendar jobs of one client that may wait unfinished at once (0: no cap).
+ICAL_MAX_QUEUED_PER_CLIENT = env.int("ICAL_MAX_QUEUED_PER_CLIENT", default=5)
+# Writes through the API are refused when a browser says they come from another
+# site (api/permissions.py): an Origin other than this site's and these (also
+# what Django's CSRF check of the admin trusts), e.g. https://todos.example.com.
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 REST_FRAMEWORK = {
     # JSON only: any other content type is refused with 415 rather than guessed.
@@ -225,17 +256,21 @@ REST_FRAMEWORK = {
     ],
     # The todo API is open, as the TaskOverflow clients expect; no login needed.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # ... but writes from another site, which browsers mark, are refused.
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.NotCrossSite"],
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"calendar_jobs": ICAL_RATE_LIMIT},
+    # An unknown ?format= is a 404 that names it.
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.FormatNegotiation",
     # How many proxies stand before us (1 behind a load balancer): the client is
     # then the address they name, not the proxy's.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
-# Larger request bodies are refused with 413 before they are parsed.
+# Larger request bodies are refused with 413 before they are read, on any URL
+# (taskoverflow/wsgi.py); Django's own bound, which answers 400, is the same.
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "TaskOverflow API",
@@ -335,6 +370,13 @@ ICAL_SWEEP_INTERVAL = env.float("ICAL_SWEEP_INTERVAL", default=10.0)
 # sweep sends the job again at once rather than after the time limit.
 ICAL_HEARTBEAT_SECONDS = env.float("ICAL_HEARTBEAT_SECONDS", default=5.0)
 ICAL_RESULT_EXPIRY_DAYS = env.float("ICAL_RESULT_EXPIRY_DAYS", default=7.0)
+# Stored calendars take at most this much room in all; past it the oldest
+# finished jobs go first, with their files (a calendar is stored once however
+# many jobs share it).
+ICAL_STORAGE_BUDGET_MB = env.float("ICAL_STORAGE_BUDGET_MB", default=1024.0)
+ICAL_STORAGE_BUDGET_BYTES = int(ICAL_STORAGE_BUDGET_MB * 1024 * 1024)
+# On S3 a download is a redirect to the bucket, by a URL valid this many seconds.
+ICAL_DOWNLOAD_URL_SECONDS = env.int("ICAL_DOWNLOAD_URL_SECONDS", default=60)
 CELERY_RESULT_EXPIRES = int(ICAL_RESULT_EXPIRY_DAYS * 86400)
 
 LOGGING = {

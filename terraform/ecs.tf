@@ -25,6 +25,11 @@ locals {
   web_environment = {
     WEB_BIND        = "0.0.0.0:6400"
     WEB_CONCURRENCY = tostring(var.web_concurrency)
+    # Behind the load balancer: a client is the address it names in
+    # X-Forwarded-For (for the per-client limits), and kept-alive connections
+    # outlive its 60 s idle timeout, so that it never sends on one being closed.
+    NUM_PROXIES   = "1"
+    WEB_KEEPALIVE = "65"
   }
   secrets = [
     { name = "SECRET_KEY", valueFrom = "${aws_secretsmanager_secret.django.arn}:secret_key::" },

@@ -31,3 +31,19 @@ def image_static_root(tmp_path_factory):
     result = collect_static_as_the_image_does(static_root)
     assert result.returncode == 0, result.stderr
     return static_root
+
+
+HOSTILE_TIMES: list[tuple[str, float]] = []
+
+
+@pytest.fixture
+def hostile_times() -> list[tuple[str, float]]:
+    """Times measured against hostile clients; printed at the end of the run."""
+    return HOSTILE_TIMES
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if HOSTILE_TIMES:
+        terminalreporter.section("times measured against hostile clients")
+        for what, seconds in HOSTILE_TIMES:
+            terminalreporter.line(f"{seconds:8.2f} s  {what}")

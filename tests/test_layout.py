@@ -113,7 +113,8 @@ def test_the_project_package_holds_settings_urls_celery_and_entry_points_only():
     """And the deployment's entry scripts: the image runs them around the WSGI
     and Celery entry points, before any app is loaded."""
     entry_points = {"__init__.py", "settings.py", "urls.py", "celery.py"}
-    entry_points |= {"wsgi.py", "asgi.py", "gunicorn_conf.py"}
+    # gunicorn_worker.py: the worker class gunicorn_conf.py names.
+    entry_points |= {"wsgi.py", "asgi.py", "gunicorn_conf.py", "gunicorn_worker.py"}
     deployment_scripts = {"entrypoint.sh", "prestart.py", "healthcheck.py", "aws.py"}
     files = {
         path.name

@@ -221,6 +221,7 @@ def test_calendar_bucket_selects_a_private_s3_storage_else_the_filesystem():
             "region_name": "eu-west-1",
             "file_overwrite": True,
             "default_acl": None,
+            "signature_version": "s3v4",
         },
     }
     assert ast.literal_eval(files.stdout) == {
@@ -265,3 +266,22 @@ def test_importing_the_settings_makes_no_folders(tmp_path):
     )
     assert celery.returncode == 0, celery.stderr
     assert {path.name for path in folder.iterdir()} == {"queue", "control"}
+
+
+def test_the_configuration_table_lists_every_variable_the_code_reads():
+    from tests.support.deployment import (
+        BOTO3_READS,
+        documented_variables,
+        variables_read_by_the_code,
+    )
+
+    read, documented = variables_read_by_the_code(), documented_variables()
+    assert read - documented == set(), "read, but not in docs/configuration.md"
+    assert documented - read - BOTO3_READS == set(), "documented, but never read"
+
+
+@pytest.mark.parametrize("name", ["ICAL_RATE_LIMIT", "TODO_WRITE_RATE_LIMIT"])
+def test_a_rate_that_is_not_a_rate_stops_start_up_naming_it(name):
+    result = run_python(["manage.py", "check"], project_env(**{name: "lots"}))
+    assert result.returncode != 0
+    assert f"{name} must be a rate such as 30/min" in result.stderr

@@ -23,8 +23,17 @@ def todo_create(
     )
 
 
-def todo_update(*, todo: Todo, changes: dict[str, Any]) -> Todo:
-    """Change the given fields, and only those; `updated_at` moves on every update."""
+@transaction.atomic
+def todo_update(*, todo_id: int, changes: dict[str, Any]) -> Todo | None:
+    """Change the given fields, and only those; `updated_at` moves on every update.
+
+    None when there is no such todo, also when a delete got there first: the
+    row is locked from its read to its write, so a concurrent delete either
+    waits for this update or wins before it reads.
+    """
+    todo = Todo.objects.select_for_update().filter(pk=todo_id).first()
+    if todo is None:
+        return None
     for field, value in changes.items():
         setattr(todo, field, value)
     todo.save(update_fields=[*changes, "updated_at"])

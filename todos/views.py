@@ -8,7 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.schema import ERRORS
+from api.schema import ERRORS, WRITE_ERRORS
+from api.throttling import TodoWriteThrottle
 from todos.models import Todo
 from todos.selectors import todo_list
 from todos.serializers import (
@@ -32,6 +33,8 @@ def _todo_or_404(todo_id: int) -> Todo:
 
 
 class TodoListView(APIView):
+    throttle_classes = [TodoWriteThrottle]
+
     @extend_schema(
         parameters=FILTER_PARAMETERS,
         responses={200: TodoSerializer(many=True), **ERRORS},
@@ -45,7 +48,7 @@ class TodoListView(APIView):
 
     @extend_schema(
         request=TodoInputSerializer,
-        responses={201: TodoSerializer, **ERRORS},
+        responses={201: TodoSerializer, **WRITE_ERRORS},
     )
     def post(self, request: Request) -> Response:
         """Create a todo; only title, description, completed and deadline_at."""
@@ -60,20 +63,24 @@ class TodoListView(APIView):
 
 
 class TodoDetailView(APIView):
+    throttle_classes = [TodoWriteThrottle]
+
     @extend_schema(responses={200: TodoSerializer, **ERRORS})
     def get(self, request: Request, todo_id: str) -> Response:
         return Response(TodoSerializer(_todo_or_404(int(todo_id))).data)
 
     @extend_schema(
         request=TodoInputSerializer(partial=True),
-        responses={200: TodoSerializer, **ERRORS},
+        responses={200: TodoSerializer, **WRITE_ERRORS},
     )
     def put(self, request: Request, todo_id: str) -> Response:
         """Change the fields sent, and only those; answers the whole todo."""
-        todo = _todo_or_404(int(todo_id))
+        _todo_or_404(int(todo_id))
         changes = TodoInputSerializer(data=request.data, partial=True)
         changes.is_valid(raise_exception=True)
-        todo = todo_update(todo=todo, changes=changes.validated_data)
+        todo = todo_update(todo_id=int(todo_id), changes=changes.validated_data)
+        if todo is None:  # deleted since it was read above
+            raise NotFound(f"Todo {todo_id} not found.")
         return Response(TodoSerializer(todo).data)
 
     @extend_schema(
@@ -84,7 +91,7 @@ class TodoDetailView(APIView):
                     {"type": "object", "maxProperties": 0},
                 ]
             },
-            **ERRORS,
+            **WRITE_ERRORS,
         },
         description="Answers the deleted todo, or {} when there was no such todo.",
     )

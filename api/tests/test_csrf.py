@@ -40,3 +40,58 @@ def test_a_refused_csrf_check_answers_json_under_the_api_and_html_elsewhere(rf):
     page = csrf_failure(rf.post("/admin/login/"), reason="CSRF cookie not set.")
     assert page.status_code == 403
     assert page["Content-Type"].startswith("text/html")
+
+
+# --- cross-site writes --------------------------------------------------------
+# A page on another site can make a browser POST here (an HTML form, or fetch in
+# no-cors mode) without reading the answer; browsers name where it came from.
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://attacker.example"},
+        {"Origin": "null"},  # sandboxed frames, file:// pages, opaque redirects
+        {"Origin": "http://testserver.attacker.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+    ],
+)
+@pytest.mark.parametrize(
+    "method, path",
+    [("post", "/todos/ical"), ("post", "/todos"), ("delete", "/todos/1")],
+)
+def test_writes_from_another_site_are_refused_with_403_json(
+    strict_client, headers, method, path
+):
+    response = getattr(strict_client, method)(f"/api/v1{path}", headers=headers)
+    assert response.status_code == 403
+    assert "cross-site" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # curl, scripts, the seed's clients: no Origin at all
+        {"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
+        {"Sec-Fetch-Site": "none"},  # typed by the person, a bookmark
+        {"Origin": "https://partner.example", "Sec-Fetch-Site": "cross-site"},
+    ],
+)
+def test_writes_from_this_site_from_allowed_origins_and_from_programs_pass(
+    strict_client, settings, headers
+):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://partner.example"]
+    response = strict_client.post(
+        "/api/v1/todos",
+        {"title": "Allowed"},
+        content_type="application/json",
+        headers=headers,
+    )
+    assert response.status_code == 201, response.content
+
+
+def test_reads_from_another_site_are_not_refused(strict_client):
+    response = strict_client.get(
+        "/api/v1/todos", headers={"Origin": "https://attacker.example"}
+    )
+    assert response.status_code == 200

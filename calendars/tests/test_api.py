@@ -9,7 +9,6 @@ import icalendar
 import pytest
 from kombu.exceptions import OperationalError as BrokerError
 from rest_framework.test import APIClient
-from rest_framework.throttling import ScopedRateThrottle
 
 from calendars.jobs import QUEUE_UNAVAILABLE
 from calendars.models import CalendarExport
@@ -35,7 +34,7 @@ def assert_json_error(response, status: int, error: str | None = None) -> dict:
     return body
 
 
-# --- POST /todos/ical ----------------------------------------------------------
+# --- POST /todos/ical ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("path", [API, f"{API}/"])
@@ -144,12 +143,11 @@ def test_fifo_queues_get_a_group_and_deduplication_id_of_the_job(
     assert options["MessageDeduplicationId"] == f"{export_id}-1"  # the first send
 
 
-def test_job_creation_is_throttled_per_client_with_retry_after(api):
-    rates = {"calendar_jobs": "2/min"}
-    with mock.patch.object(ScopedRateThrottle, "THROTTLE_RATES", rates):
-        accepted = [api.post(API).status_code for _ in range(2)]
-        refused = api.post(API)
-        other_client = api.post(API, REMOTE_ADDR="10.9.8.7")
+def test_job_creation_is_throttled_per_client_with_retry_after(api, settings):
+    settings.ICAL_RATE_LIMIT = "2/min"
+    accepted = [api.post(API).status_code for _ in range(2)]
+    refused = api.post(API)
+    other_client = api.post(API, REMOTE_ADDR="10.9.8.7")
 
     assert accepted == [202, 202]
     body = assert_json_error(refused, 429)
@@ -163,7 +161,7 @@ def test_get_is_not_offered_on_the_collection(api):
     assert_json_error(api.get(API), 405)
 
 
-# --- status ----------------------------------------------------------------------
+# --- status -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("state", ["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"])
@@ -189,7 +187,7 @@ def test_ids_never_issued_or_malformed_are_404_json(api, endpoint, task_id):
     assert_json_error(api.get(f"{API}/{task_id}/{endpoint}"), 404)
 
 
-# --- result ----------------------------------------------------------------------
+# --- result -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("state", ["PENDING", "STARTED", "RETRY"])
@@ -292,7 +290,7 @@ def test_head_of_the_result_has_the_headers_and_no_body(api):
     assert response["ETag"] and int(response["Content-Length"]) > 0
 
 
-# --- queries: the job table may grow without the endpoints slowing ------------------
+# --- queries: the job table may grow without the endpoints slowing ------------
 
 
 def test_job_endpoints_make_a_fixed_few_queries_however_many_jobs_there_are(
@@ -303,9 +301,31 @@ def test_job_endpoints_make_a_fixed_few_queries_however_many_jobs_there_are(
     )
     export_id = finished_job(api)
 
-    with django_assert_max_num_queries(3):  # a savepoint, the row, its release
+    # A savepoint, the client's lock (PostgreSQL), its unfinished jobs counted
+    # (an index), the row, the release.
+    with django_assert_max_num_queries(5):
         assert api.post(API).status_code == 202
     with django_assert_num_queries(1):
         assert api.get(f"{API}/{export_id}/status").status_code == 200
     with django_assert_num_queries(1):
         assert api.get(f"{API}/{export_id}/result").status_code == 200
+
+
+# --- a client's share of the queue --------------------------------------------
+
+
+def test_a_client_may_have_only_so_many_jobs_waiting(api, settings):
+    settings.ICAL_MAX_QUEUED_PER_CLIENT = 2
+    accepted = [api.post(API) for _ in range(2)]
+    refused = api.post(API)
+    other_client = api.post(API, REMOTE_ADDR="10.9.8.7")
+    CalendarExport.objects.filter(pk=accepted[0].json()["task_id"]).update(
+        status="SUCCESS"
+    )
+    after_one_finished = api.post(API)
+
+    assert [response.status_code for response in accepted] == [202, 202]
+    body = assert_json_error(refused, 429)
+    assert "2 calendar jobs" in body["error"]
+    assert other_client.status_code == 202
+    assert after_one_finished.status_code == 202

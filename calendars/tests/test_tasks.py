@@ -67,11 +67,11 @@ def test_a_redelivered_job_that_succeeded_does_nothing(todos, media_root):
     assert (export.file.name, export.finished_at) == (first_file, first_finished)
     assert len(events_of(export)) == 2
     assert [path.name for path in (media_root / "calendars").iterdir()] == [
-        f"{export.id}.ics"
+        f"{export.sha256}.ics"
     ]
 
 
-def test_a_job_built_again_overwrites_its_file(todos, media_root):
+def test_a_job_built_again_stores_no_second_file(todos, media_root):
     export = CalendarExport.objects.create()
     ical_task(str(export.id))
     CalendarExport.objects.filter(pk=export.pk).update(status="STARTED")
@@ -203,7 +203,9 @@ def test_reads_only_the_columns_it_needs_in_as_many_queries_for_any_number(todos
 
     many = build_queries(CalendarExport.objects.create())
 
-    assert len(many) == len(few) <= 5
+    # The job row read and written, a look for a calendar to reuse, the rows,
+    # the room stored calendars take, and the savepoints around them.
+    assert len(many) == len(few) <= 10
     todo_reads = [sql for sql in many if "todos_todo" in sql]
     assert len(todo_reads) == 1
     assert "created_at" not in todo_reads[0]

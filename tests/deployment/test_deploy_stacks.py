@@ -9,6 +9,7 @@ database and Redis (service names in Compose), the port, the folder of the
 calendars volume, and the database's TLS (the test server has none).
 """
 
+import hashlib
 import json
 import re
 import secrets
@@ -90,7 +91,11 @@ def walk_through(base: str, *, headers=None, public: str | None = None) -> str:
     result_url = result_url["result_url"]
     if public:
         result_url = base + result_url[len(public) :]
-    result = requests.get(result_url, headers=headers, timeout=10)
+    result = requests.get(
+        result_url, headers=headers, timeout=10, allow_redirects=False
+    )
+    if result.status_code == 302:  # calendars in S3: straight from the bucket
+        result = requests.get(result.headers["Location"], timeout=10)
     assert result.status_code == 200
     assert result.headers["Content-Type"] == "text/calendar; charset=utf-8"
     assert f"SUMMARY:{todo['title']}" in result.text
@@ -168,7 +173,12 @@ def test_the_compose_stack_serves_the_readme_walk_through(
     ):
         # Then: the walk-through works, and the calendar is on the shared volume.
         task_id = walk_through(base)
-        assert (media / "calendars" / f"{task_id}.ics").is_file()
+        stored = list((media / "calendars").iterdir())
+        assert len(stored) == 1  # named by its content: <sha256>.ics
+        assert (
+            stored[0].name
+            == f"{hashlib.sha256(stored[0].read_bytes()).hexdigest()}.ics"
+        )
 
     # Results went to PostgreSQL (django-db) on both brokers.
     import psycopg
@@ -274,12 +284,13 @@ def test_the_ecs_services_environment_runs_on_sqs_and_s3_behind_https(
             assert "max-age=31536000" in login.headers["Strict-Transport-Security"]
             assert "Secure" in login.headers["Set-Cookie"]
             # ... and the walk-through works, the calendar stored in S3.
-            task_id = walk_through(
-                base, headers=through_https, public=f"https://{load_balancer}"
-            )
+            walk_through(base, headers=through_https, public=f"https://{load_balancer}")
 
     listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
-    assert [item["Key"] for item in listed] == [f"calendars/{task_id}.ics"]
-    assert not (PROJECT_DIR / "media" / "calendars" / f"{task_id}.ics").exists()
+    assert len(listed) == 1  # stored by its content: calendars/<sha256>.ics
+    key = listed[0]["Key"]
+    stored = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert key == f"calendars/{hashlib.sha256(stored).hexdigest()}.ics"
+    assert not (PROJECT_DIR / "media" / key).exists()
     # Celery used the queue by its URL: it listed and created no queue.
     assert sqs.list_queues()["QueueUrls"] == [queue_url]

@@ -4,6 +4,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db.models.signals import post_init
 from django.utils import timezone
 
 from tests.support.api import API, assert_error, send
@@ -128,7 +129,7 @@ def test_a_list_of_10000_todos_is_one_query(api, django_assert_num_queries, quer
     assert [todo["id"] for todo in listed] == sorted(todo["id"] for todo in listed)
 
 
-# --- GET /todos/{id} -----------------------------------------------------------
+# --- GET /todos/{id} ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("slash", ["", "/"])
@@ -148,7 +149,7 @@ def test_get_unknown_or_non_numeric_id_is_404_json(api, todo_id):
     assert_error(api.get(f"{API}/todos/{todo_id}"), 404)
 
 
-# --- POST /todos -------------------------------------------------------------
+# --- POST /todos --------------------------------------------------------------
 
 
 @pytest.mark.django_db
@@ -298,7 +299,7 @@ def test_create_refuses_a_body_over_the_limit_with_413(api, settings):
     assert not Todo.objects.exists()
 
 
-# --- PUT /todos/{id} -----------------------------------------------------------
+# --- PUT /todos/{id} ----------------------------------------------------------
 
 
 @pytest.fixture
@@ -389,7 +390,7 @@ def test_update_unknown_id_is_404(api, todo_id):
     assert not Todo.objects.exists()
 
 
-# --- DELETE /todos/{id} --------------------------------------------------------
+# --- DELETE /todos/{id} -------------------------------------------------------
 
 
 @pytest.mark.parametrize("slash", ["", "/"])
@@ -420,3 +421,47 @@ def test_delete_of_an_id_that_never_existed_is_200_empty_object(api):
 def test_todos_never_hit_a_500_on_lone_surrogates(api):
     raw = '{"title": "\\ud800"}'
     assert_error(send(api, "POST", "/todos", raw), 400, "title")
+
+
+# --- races and floods ---------------------------------------------------------
+
+
+def test_an_update_that_loses_a_race_with_a_delete_is_404(api, todo):
+    """The PUT has read the todo; a DELETE commits before the PUT writes."""
+
+    def deleted_meanwhile(sender, instance, **kwargs):
+        post_init.disconnect(deleted_meanwhile, sender=Todo)
+        Todo.objects.filter(pk=instance.pk).delete()
+
+    post_init.connect(deleted_meanwhile, sender=Todo, weak=False)
+    try:
+        response = send(api, "PUT", f"/todos/{todo.pk}", {"title": "after"})
+    finally:
+        post_init.disconnect(deleted_meanwhile, sender=Todo)
+
+    assert_error(response, 404, str(todo.pk))
+    assert not Todo.objects.exists()
+
+
+@pytest.mark.django_db
+def test_writes_are_throttled_per_client_and_reads_are_not(api, settings):
+    settings.TODO_WRITE_RATE_LIMIT = "3/min"
+    created = [send(api, "POST", "/todos", {"title": f"t{n}"}) for n in range(2)]
+    changed = send(api, "PUT", f"/todos/{created[0].json()['id']}", {"title": "t"})
+
+    refused = [
+        send(api, "POST", "/todos", {"title": "one too many"}),
+        send(api, "PUT", f"/todos/{created[0].json()['id']}", {"title": "x"}),
+        api.delete(f"{API}/todos/{created[1].json()['id']}"),
+    ]
+    read = api.get(f"{API}/todos")
+    other_client = api.post(
+        f"{API}/todos", {"title": "someone else"}, format="json", REMOTE_ADDR="10.9.8.7"
+    )
+
+    assert [r.status_code for r in created] == [201, 201] and changed.status_code == 200
+    for response in refused:
+        assert_error(response, 429, "throttled")
+        assert 0 < int(response["Retry-After"]) <= 60
+    assert read.status_code == 200 and len(read.json()) == 2
+    assert other_client.status_code == 201

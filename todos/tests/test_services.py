@@ -21,7 +21,7 @@ def test_update_changes_only_the_given_fields_and_moves_updated_at(db):
     todo = todo_create(title="Before", description="keep me", deadline_at=deadline)
     before = todo.updated_at
 
-    todo_update(todo=todo, changes={"title": "After"})
+    todo_update(todo_id=todo.pk, changes={"title": "After"})
 
     stored = Todo.objects.get(pk=todo.pk)
     assert stored.title == "After"
@@ -32,15 +32,21 @@ def test_update_changes_only_the_given_fields_and_moves_updated_at(db):
 
 
 def test_update_writes_only_the_named_columns(db):
-    """A concurrent change to another field is not overwritten by a stale copy."""
+    """A concurrent change to another field is not overwritten."""
     todo = todo_create(title="Shared")
     Todo.objects.filter(pk=todo.pk).update(description="written by someone else")
 
-    todo_update(todo=todo, changes={"completed": True})
+    todo_update(todo_id=todo.pk, changes={"completed": True})
 
     stored = Todo.objects.get(pk=todo.pk)
     assert stored.completed is True
     assert stored.description == "written by someone else"
+
+
+def test_update_of_a_todo_that_is_gone_is_none(db):
+    todo = todo_create(title="Gone soon")
+    todo_delete(todo_id=todo.pk)
+    assert todo_update(todo_id=todo.pk, changes={"title": "Too late"}) is None
 
 
 def test_delete_returns_the_deleted_todo_with_its_id_then_none(db):

@@ -1,0 +1,250 @@
+"""Calendars stored once by their content, shared by the jobs that made them,
+deleted when no job points at them, and kept within a budget, oldest first."""
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+import requests
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from calendars import jobs
+from calendars.models import CalendarExport
+from calendars.tasks import ical_task
+from todos.models import Todo
+
+pytestmark = pytest.mark.django_db
+DEADLINE = datetime(2030, 1, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def todos():
+    Todo.objects.create(title="open", deadline_at=DEADLINE)
+    Todo.objects.create(title="done", deadline_at=DEADLINE, completed=True)
+
+
+def stored_files(media_root) -> list[str]:
+    folder = media_root / "calendars"
+    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
+
+
+def built(**filters) -> CalendarExport:
+    export = CalendarExport.objects.create(**filters)
+    ical_task(str(export.id), **filters)
+    export.refresh_from_db()
+    return export
+
+
+def content_of(export: CalendarExport) -> bytes:
+    with default_storage.open(export.file.name, "rb") as calendar:
+        return calendar.read()
+
+
+# --- content addressing -------------------------------------------------------
+
+
+def test_identical_calendars_are_stored_once_under_their_sha256(todos, media_root):
+    first, second = built(), built()
+
+    content = content_of(first)
+    digest = hashlib.sha256(content).hexdigest()
+    assert first.sha256 == second.sha256 == digest
+    assert first.file.name == second.file.name == f"calendars/{digest}.ics"
+    assert stored_files(media_root) == [f"{digest}.ics"]
+
+
+def test_different_calendars_are_stored_apart(todos, media_root):
+    everything, done = built(), built(completed=True)
+    assert everything.sha256 != done.sha256
+    assert len(stored_files(media_root)) == 2
+
+
+def test_a_shared_file_is_deleted_only_when_no_job_points_at_it(
+    todos, media_root, settings
+):
+    settings.ICAL_RESULT_EXPIRY_DAYS = 7
+    old, recent = built(), built()
+    CalendarExport.objects.filter(pk=old.pk).update(
+        finished_at=timezone.now() - timedelta(days=8)
+    )
+
+    assert jobs.calendar_exports_expire() == 1
+    assert stored_files(media_root) == [f"{recent.sha256}.ics"]
+
+    CalendarExport.objects.filter(pk=recent.pk).update(
+        finished_at=timezone.now() - timedelta(days=8)
+    )
+    assert jobs.calendar_exports_expire() == 1
+    assert stored_files(media_root) == []
+
+
+def test_files_no_job_points_at_are_deleted_by_the_expiry(todos, media_root):
+    """A worker killed between storing a file and recording it leaves one."""
+    kept = built()
+    default_storage.save("calendars/" + "0" * 64 + ".ics", ContentFile(b"orphan"))
+
+    jobs.calendar_exports_expire()
+
+    assert stored_files(media_root) == [f"{kept.sha256}.ics"]
+
+
+# --- reuse --------------------------------------------------------------------
+
+
+def todo_reads(export: CalendarExport) -> list[str]:
+    with CaptureQueriesContext(connection) as queries:
+        ical_task(str(export.id))
+    return [query["sql"] for query in queries if "todos_todo" in query["sql"]]
+
+
+def test_a_job_reuses_the_calendar_of_one_that_read_the_todos_after_it_was_asked(
+    todos,
+):
+    waiting = CalendarExport.objects.create()
+    later = built()  # requested after `waiting`, and built first
+
+    assert todo_reads(waiting) == []
+
+    waiting.refresh_from_db()
+    assert waiting.status == "SUCCESS"
+    assert (waiting.file.name, waiting.sha256, waiting.event_count) == (
+        later.file.name,
+        later.sha256,
+        later.event_count,
+    )
+
+
+def test_a_job_asked_after_the_other_was_built_reads_the_todos_again(todos):
+    earlier = built()
+    Todo.objects.create(title="added since", deadline_at=DEADLINE)
+    asked_now = CalendarExport.objects.create()
+
+    assert len(todo_reads(asked_now)) == 1
+
+    asked_now.refresh_from_db()
+    assert asked_now.event_count == earlier.event_count + 1
+
+
+@pytest.mark.parametrize(
+    "filters, other",
+    [({"completed": True}, {}), ({"window": 3}, {"window": 3})],
+    ids=["other-filters", "windows-count-from-each-request"],
+)
+def test_only_a_job_with_the_same_filters_and_no_window_is_reused(
+    todos, filters, other
+):
+    waiting = CalendarExport.objects.create(**filters)
+    built(**other)
+    with CaptureQueriesContext(connection) as queries:
+        ical_task(str(waiting.id), **filters)
+    assert any("todos_todo" in query["sql"] for query in queries)
+
+
+# --- what a calendar holds ----------------------------------------------------
+
+
+def test_a_calendar_holds_the_todos_as_the_worker_reads_them(todos):
+    """Not as they were when the job was asked for: a todo added in between
+    is in it. The window is counted from the request."""
+    export = CalendarExport.objects.create(window=1)
+    asked_at = timezone.now() - timedelta(days=2)
+    CalendarExport.objects.filter(pk=export.pk).update(created_at=asked_at)
+    Todo.objects.create(title="due then", deadline_at=asked_at + timedelta(hours=1))
+    Todo.objects.create(title="due now", deadline_at=timezone.now())
+
+    ical_task(str(export.id), window=1)
+
+    export.refresh_from_db()
+    assert b"SUMMARY:due then" in content_of(export)
+    assert b"SUMMARY:due now" not in content_of(export)
+
+
+@pytest.mark.django_db(transaction=True)  # the build's own transaction, not a test's
+def test_on_postgresql_the_rows_are_read_in_one_repeatable_read_snapshot(todos):
+    if connection.vendor != "postgresql":
+        pytest.skip("the isolation level is PostgreSQL's")
+    export = CalendarExport.objects.create()
+    with CaptureQueriesContext(connection) as queries:
+        ical_task(str(export.id))
+    statements = [query["sql"] for query in queries]
+    snapshot = next(
+        n for n, sql in enumerate(statements) if "REPEATABLE READ" in sql.upper()
+    )
+    reads = [n for n, sql in enumerate(statements) if "todos_todo" in sql]
+    assert reads and all(n > snapshot for n in reads)
+
+
+# --- budget -------------------------------------------------------------------
+
+
+def test_past_the_storage_budget_the_oldest_calendars_go_first(
+    todos, media_root, settings
+):
+    everything = built()
+    settings.ICAL_STORAGE_BUDGET_BYTES = everything.file_size * 2 + 10
+    done = built(completed=True)
+    open_ = built(completed=False)  # a third distinct file: over the budget
+
+    remaining = set(CalendarExport.objects.values_list("pk", flat=True))
+    assert remaining == {done.pk, open_.pk}
+    assert stored_files(media_root) == sorted(
+        [f"{done.sha256}.ics", f"{open_.sha256}.ics"]
+    )
+
+
+def test_a_calendar_larger_than_the_whole_budget_fails_its_job(
+    todos, media_root, settings
+):
+    settings.ICAL_STORAGE_BUDGET_BYTES = 100
+    export = CalendarExport.objects.create()
+
+    ical_task(str(export.id))
+
+    export.refresh_from_db()
+    assert export.status == "FAILURE"
+    assert "storage budget" in export.error
+    assert stored_files(media_root) == []
+
+
+# --- S3: downloads go straight to the bucket ----------------------------------
+
+
+def test_on_s3_the_result_is_a_redirect_to_a_short_lived_presigned_url(
+    client, todos, aws, settings, monkeypatch
+):
+    for name, value in aws.items():
+        monkeypatch.setenv(name, value)
+    bucket = "calendars-test"
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
+    settings.CALENDAR_BUCKET = bucket
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "region_name": "us-east-1",
+                "signature_version": "s3v4",
+            },
+        },
+    }
+    export = built()
+
+    response = client.get(f"/api/v1/todos/ical/{export.id}/result")
+
+    assert response.status_code == 302
+    assert response["ETag"] == f'"{export.sha256}"'
+    assert response["Cache-Control"] == "no-store"
+    assert (
+        f"X-Amz-Expires={jobs.settings.ICAL_DOWNLOAD_URL_SECONDS}"
+        in (response["Location"])
+    )
+    download = requests.get(response["Location"], timeout=10)
+    assert download.status_code == 200
+    assert hashlib.sha256(download.content).hexdigest() == export.sha256
+    assert 'filename="todos.ics"' in download.headers["Content-Disposition"]
