@@ -29,7 +29,7 @@ import pytest
 import redis
 import requests
 
-from baselines.run import (
+from bench.baselines.run import (
     delete_redis_keys,
     ensure_baseline_venv,
     flask_api,
