@@ -57,3 +57,13 @@ def _trusted(origin: str) -> bool:
         for pattern in trusted
         if "*" in pattern
     )
+
+
+class SignedInWhenRequired(BasePermission):
+    """With ACCOUNTS=required, only a signed-in user (a token or the page's
+    session); with ACCOUNTS=open, anyone."""
+
+    def has_permission(self, request: Request, view) -> bool:
+        if settings.ACCOUNTS != "required":
+            return True
+        return bool(request.user and request.user.is_authenticated)

@@ -16,9 +16,13 @@ PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def client_ident(request: Request) -> str:
-    """The client's address, as DRF names it (REMOTE_ADDR, or the address the
+    """A signed-in user, as `user:<pk>` (counted wherever they connect from);
+    anyone else by address, as DRF names it (REMOTE_ADDR, or the address the
     NUM_PROXIES proxies in front name). An IPv6 client counts by its /64,
     which a single subscriber usually holds whole."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
     address = BaseThrottle().get_ident(request) or ""
     try:
         ip = ipaddress.ip_address(address)

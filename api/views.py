@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,6 +11,10 @@ from api.health import service_problems
 
 
 class HealthView(APIView):
+    # Load balancers and container checks ask without signing in.
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
     @extend_schema(
         responses={
             200: inline_serializer("Health", {"status": serializers.CharField()}),

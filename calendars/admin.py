@@ -5,8 +5,16 @@ from calendars.models import CalendarExport
 
 @admin.register(CalendarExport)
 class CalendarExportAdmin(admin.ModelAdmin):
-    list_display = ["id", "status", "event_count", "created_at", "finished_at"]
-    list_filter = ["status", "created_at"]
+    list_display = [
+        "id",
+        "owner",
+        "status",
+        "event_count",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "created_at", "owner"]
+    list_select_related = ["owner"]
     search_fields = ["id"]
     readonly_fields = [field.name for field in CalendarExport._meta.fields]
 

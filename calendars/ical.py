@@ -125,17 +125,23 @@ def format_utc(moment: datetime) -> str:
     )
 
 
-def calendar_header(name: str = CALENDAR_NAME) -> bytes:
-    """Everything before the first event."""
-    return b"".join(
-        [
-            b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n",
-            text_line("PRODID", PRODID),
-            b"CALSCALE:GREGORIAN\r\n",
-            text_line("NAME", name),
-            text_line("X-WR-CALNAME", name),
-        ]
-    )
+def calendar_header(name: str = CALENDAR_NAME, *, refresh: str | None = None) -> bytes:
+    """Everything before the first event. `refresh`, a DURATION such as PT15M:
+    how often a subscribed calendar app should fetch it again (RFC 7986's
+    REFRESH-INTERVAL, and X-PUBLISHED-TTL, which Apple and Microsoft read)."""
+    lines = [
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\n",
+        text_line("PRODID", PRODID),
+        b"CALSCALE:GREGORIAN\r\n",
+        text_line("NAME", name),
+        text_line("X-WR-CALNAME", name),
+    ]
+    if refresh is not None:
+        lines.append(
+            f"REFRESH-INTERVAL;VALUE=DURATION:{refresh}\r\n"
+            f"X-PUBLISHED-TTL:{refresh}\r\n".encode()
+        )
+    return b"".join(lines)
 
 
 # A todo as the worker reads it from the database: id, title, description,
@@ -203,16 +209,16 @@ def calendar_chunks(
 
 
 def calendar_row_chunks(
-    rows: Iterable[TodoRow], *, name: str = CALENDAR_NAME
+    rows: Iterable[TodoRow], *, name: str = CALENDAR_NAME, refresh: str | None = None
 ) -> Iterator[bytes]:
     """The same stream of `TodoRow`s: the header, one chunk per row, the footer.
 
     The worker reads rows whose times the database has already written in
     `format_utc`'s form and whose deadlines are all set: measured here, that
     halves the cost of 100,000 events, against datetimes made only to be
-    written out again.
+    written out again. `refresh`: as for `calendar_header`.
     """
-    yield calendar_header(name)
+    yield calendar_header(name, refresh=refresh)
     for row in rows:
         yield row_event_chunk(row)
     yield CALENDAR_FOOTER

@@ -22,6 +22,7 @@ from uuid import UUID
 
 from celery import current_app
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
@@ -59,7 +60,11 @@ class TooManyWaiting(Exception):
 
 
 def calendar_export_create(
-    *, completed: bool | None = None, window: int | None = None, client: str = ""
+    *,
+    completed: bool | None = None,
+    window: int | None = None,
+    client: str = "",
+    owner: AbstractBaseUser | None = None,
 ) -> CalendarExport:
     """Record a job, then queue it once the row is committed.
 
@@ -79,7 +84,7 @@ def calendar_export_create(
             if waiting >= cap:
                 raise TooManyWaiting(waiting)
         export = CalendarExport.objects.create(
-            completed=completed, window=window, client=client
+            completed=completed, window=window, client=client, owner=owner
         )
         transaction.on_commit(lambda: calendar_export_enqueue(export=export))
     return export
@@ -152,7 +157,10 @@ def calendar_export_build(
         read_at = timezone.now()  # the snapshot below is taken after this
         with calendar_snapshot():
             rows = calendar_rows(
-                completed=completed, window=window, requested_at=export.created_at
+                completed=completed,
+                window=window,
+                requested_at=export.created_at,
+                owner=export.owner_id,
             )
             spooled = spooled_files.enter_context(
                 calendar_spool(calendar_row_chunks(counted(rows)))
@@ -182,13 +190,14 @@ def calendar_export_build(
 
 def calendar_export_donor(*, export: CalendarExport) -> CalendarExport | None:
     """A finished job whose calendar this job may have as its own: the same
-    filters, no window (each job counts one from its own request), and todos
+    owner and filters, no window (each job counts one from its own request), and todos
     read after this job was asked for."""
     if export.window is not None:
         return None
     return (
         CalendarExport.objects.filter(
             status=Status.SUCCESS,
+            owner=export.owner_id,
             completed=export.completed,
             window__isnull=True,
             read_at__gte=export.created_at,

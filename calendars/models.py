@@ -1,6 +1,10 @@
+import secrets
 import uuid
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Value
+from django.db.models.functions import Coalesce
 
 
 class CalendarExport(models.Model):
@@ -40,6 +44,15 @@ class CalendarExport(models.Model):
     # a client's unfinished jobs are capped.
     client = models.CharField(max_length=32, blank=True)
     error = models.CharField(max_length=500, blank=True)
+    # Whose todos it holds, and who may see it (ACCOUNTS=required); null: the
+    # shared list of ACCOUNTS=open.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="calendar_exports",
+    )
     # How many times the job's message was sent: the sweep sends again the jobs
     # that sat unfinished past their time limit, up to a bound.
     sends = models.PositiveSmallIntegerField(default=0)
@@ -70,4 +83,59 @@ class CalendarExport(models.Model):
     @property
     def etag(self) -> str | None:
         """A strong ETag of the stored calendar: its SHA-256, once it is built."""
+        return f'"{self.sha256}"' if self.sha256 else None
+
+
+def new_feed_secret() -> str:
+    """256 random bits: the feed URL is its only key (calendar apps cannot log in)."""
+    return secrets.token_urlsafe(32)
+
+
+class CalendarFeed(models.Model):
+    """The calendar of one owner's todos at a secret URL that calendar apps
+    subscribe to; rebuilt by a worker after the todos change (calendars/feeds.py).
+
+    `version` counts the changes to the todos; `built_version` is the count the
+    stored file covers. The owner is null for the shared list of ACCOUNTS=open:
+    one such row (the constraint below).
+    """
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="calendar_feed",
+    )
+    secret = models.CharField(max_length=64, unique=True, default=new_feed_secret)
+    version = models.PositiveBigIntegerField(default=0)
+    built_version = models.PositiveBigIntegerField(default=0)
+    # The first change the file does not hold yet, and the latest change: the
+    # worker waits for a quiet moment, but never long after the first.
+    pending_since = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    # When a build was asked of a worker (null: none is under way); one at a
+    # time per feed, however many changes arrive meanwhile.
+    task_sent_at = models.DateTimeField(null=True, blank=True)
+    # The stored file: feeds/<id>/<sha256>.ics, swapped in by one UPDATE.
+    file = models.CharField(max_length=200, blank=True)
+    sha256 = models.CharField("SHA-256 of the file", max_length=64, blank=True)
+    event_count = models.PositiveIntegerField(null=True, blank=True)
+    built_at = models.DateTimeField(null=True, blank=True)
+    builds = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # OneToOne allows any number of nulls: the shared feed is one.
+            models.UniqueConstraint(
+                Coalesce("owner", Value(0)), name="calendar_feed_one_per_owner"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.owner or 'the shared list'}"
+
+    @property
+    def etag(self) -> str | None:
         return f'"{self.sha256}"' if self.sha256 else None

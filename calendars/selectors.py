@@ -3,11 +3,14 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from uuid import UUID
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import CharField, F, Func
 
 from calendars.ical import TodoRow
+from calendars.models import CalendarExport
 from todos.selectors import todo_list
 
 # Rows fetched per round trip: memory stays flat however many todos there are.
@@ -42,6 +45,17 @@ class UtcStamp(Func):
         )
 
 
+def calendar_export_get(
+    *, export_id: UUID, owner: AbstractBaseUser | None
+) -> CalendarExport | None:
+    """The owner's job of that id (None: the shared list's); None when there is
+    none, or it is another's."""
+    exports = CalendarExport.objects.filter(pk=export_id)
+    if owner is None:
+        return exports.filter(owner__isnull=True).first()
+    return exports.filter(owner=owner).first()
+
+
 @contextmanager
 def calendar_snapshot() -> Iterator[None]:
     """Reads in the block see the todos as they were at one moment.
@@ -62,9 +76,14 @@ def calendar_snapshot() -> Iterator[None]:
 
 
 def calendar_rows(
-    *, completed: bool | None, window: int | None, requested_at: datetime
+    *,
+    completed: bool | None,
+    window: int | None,
+    requested_at: datetime,
+    owner: int | None = None,
 ) -> Iterator[TodoRow]:
-    """The todos a job covers that have a deadline, as they are when read (in
+    """The todos of `owner` (a user's id; None: the shared list) a job covers
+    that have a deadline, as they are when read (in
     calendar_snapshot); `window` counts from `requested_at`, the request.
 
     Rows come a chunk at a time, only the columns a calendar needs, its times
@@ -72,7 +91,7 @@ def calendar_rows(
     there are.
     """
     return (
-        todo_list(completed=completed, window=window, now=requested_at)
+        todo_list(owner=owner, completed=completed, window=window, now=requested_at)
         .filter(deadline_at__isnull=False)
         .annotate(
             deadline_stamp=UtcStamp(F("deadline_at")),

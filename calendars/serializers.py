@@ -36,3 +36,10 @@ class CalendarExportStatusSerializer(serializers.Serializer):
 class CalendarExportFailedSerializer(serializers.Serializer):
     error = serializers.CharField()
     detail = serializers.CharField(required=False)
+
+
+class CalendarFeedSerializer(serializers.Serializer):
+    url = serializers.URLField(help_text="The feed's secret http(s) URL.")
+    webcal = serializers.CharField(
+        help_text="The same as webcal://, which opens a calendar app to subscribe."
+    )

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from calendars import sweeper
+from calendars.feeds import FEED_TASK, calendar_feed_refresh
 from calendars.jobs import (
     ICAL_TASK,
     calendar_export_build,
@@ -78,6 +79,12 @@ def _try_mark_retry(export_id: str) -> None:
         calendar_export_mark(export_id=export_id, status=CalendarExport.Status.RETRY)
     except DATABASE_CONNECTION_ERRORS:
         pass  # the database is what failed; the retry will record the outcome
+
+
+@shared_task(name=FEED_TASK)
+def feed_task(feed_id: int) -> dict:
+    """Rebuild a calendar feed once its todos stop changing (calendars/feeds.py)."""
+    return {"feed_id": feed_id, "outcome": calendar_feed_refresh(feed_id=feed_id)}
 
 
 # --- Periodic work ---------------------------------------------------------------

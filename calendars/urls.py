@@ -1,4 +1,5 @@
-"""Calendar jobs under /api/v1/todos/ical, with and without a trailing slash."""
+"""Calendar jobs under /api/v1/todos/ical, and the calendar feed's URL under
+/api/v1/calendar/feed, with and without a trailing slash."""
 
 from django.urls import re_path
 
@@ -17,5 +18,11 @@ urlpatterns = [
         r"^todos/ical/(?P<task_id>[^/]+)/result/?$",
         views.CalendarExportResultView.as_view(),
         name="result",
+    ),
+    re_path(r"^calendar/feed/?$", views.CalendarFeedView.as_view(), name="feed"),
+    re_path(
+        r"^calendar/feed/rotate/?$",
+        views.CalendarFeedRotateView.as_view(),
+        name="feed-rotate",
     ),
 ]

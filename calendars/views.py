@@ -2,9 +2,18 @@
 
 import uuid
 
-from django.http import FileResponse, HttpResponseNotModified, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotModified,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.urls import reverse
-from django.utils.http import parse_etags
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date, parse_etags
+from django.views.decorators.http import require_safe
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -13,15 +22,23 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.owners import request_owner
 from api.schema import ERRORS, WRITE_ERRORS, ErrorSerializer
 from api.throttling import CalendarJobThrottle, client_key
+from calendars.feeds import (
+    calendar_feed_by_secret,
+    calendar_feed_of,
+    calendar_feed_rotate,
+)
 from calendars.jobs import TooManyWaiting, calendar_export_create
-from calendars.models import CalendarExport
+from calendars.models import CalendarExport, CalendarFeed
+from calendars.selectors import calendar_export_get
 from calendars.serializers import (
     CalendarExportCreatedSerializer,
     CalendarExportFailedSerializer,
     CalendarExportRequestSerializer,
     CalendarExportStatusSerializer,
+    CalendarFeedSerializer,
 )
 from calendars.storage import calendar_file_open, calendar_file_url
 from todos.serializers import FILTER_PARAMETERS
@@ -31,12 +48,13 @@ Status = CalendarExport.Status
 STREAM_BLOCK_BYTES = 64 * 1024
 
 
-def _export_or_404(task_id: str) -> CalendarExport:
+def _export_or_404(request: Request, task_id: str) -> CalendarExport:
     try:
         export_id = uuid.UUID(task_id)
     except ValueError:
         raise NotFound(f"No calendar job {task_id!r}: not a job id.") from None
-    export = CalendarExport.objects.filter(pk=export_id).first()
+    # Another user's job answers as one that does not exist: never confirm it.
+    export = calendar_export_get(export_id=export_id, owner=request_owner(request))
     if export is None:
         raise NotFound(f"No calendar job {task_id}.")
     return export
@@ -69,7 +87,9 @@ class CalendarExportCreateView(APIView):
         filters.is_valid(raise_exception=True)
         try:
             export = calendar_export_create(
-                **filters.validated_data, client=client_key(request)
+                **filters.validated_data,
+                client=client_key(request),
+                owner=request_owner(request),
             )
         except TooManyWaiting as waiting:
             raise Throttled(detail=str(waiting)) from None
@@ -90,7 +110,7 @@ class CalendarExportStatusView(APIView):
     @extend_schema(responses={200: CalendarExportStatusSerializer, **ERRORS})
     def get(self, request: Request, task_id: str) -> Response:
         """Where a job stands: PENDING, STARTED, RETRY, SUCCESS or FAILURE."""
-        export = _export_or_404(task_id)
+        export = _export_or_404(request, task_id)
         return Response(
             {
                 "task_id": str(export.id),
@@ -133,7 +153,7 @@ class CalendarExportResultView(APIView):
         It never changes once built, so its ETag is the SHA-256 taken while it
         was written; a request whose If-None-Match names it gets 304.
         """
-        export = _export_or_404(task_id)
+        export = _export_or_404(request, task_id)
         if export.status == Status.FAILURE:
             return Response(
                 {"error": "Task failed", "detail": export.error},
@@ -179,3 +199,79 @@ def _none_match(request: Request, etag: str) -> bool:
         return False
     named = {tag.removeprefix("W/") for tag in parse_etags(header)}
     return "*" in named or etag in named
+
+
+# --- The calendar feed -------------------------------------------------------------
+
+
+def _feed_answer(request: Request, feed: CalendarFeed) -> Response:
+    url = request.build_absolute_uri(
+        reverse("feeds:file", kwargs={"secret": feed.secret})
+    )
+    return Response({"url": url, "webcal": "webcal://" + url.split("://", 1)[1]})
+
+
+def _owner_id(request: Request) -> int | None:
+    owner = request_owner(request)
+    return None if owner is None else owner.pk
+
+
+class CalendarFeedView(APIView):
+    @extend_schema(responses={200: CalendarFeedSerializer, **ERRORS})
+    def get(self, request: Request) -> Response:
+        """Your calendar feed's secret URL, for calendar apps to subscribe to
+        (no login needed: keep it to yourself, or rotate it)."""
+        return _feed_answer(request, calendar_feed_of(owner_id=_owner_id(request)))
+
+
+class CalendarFeedRotateView(APIView):
+    @extend_schema(
+        request=None, responses={200: CalendarFeedSerializer, **WRITE_ERRORS}
+    )
+    def post(self, request: Request) -> Response:
+        """A new secret URL for your feed; the old one answers 404 at once."""
+        return _feed_answer(request, calendar_feed_rotate(owner_id=_owner_id(request)))
+
+
+@require_safe
+def calendar_feed_file(request: HttpRequest, secret: str) -> HttpResponse:
+    """The feed's last built calendar, for calendar apps (no login: the secret
+    URL is the key). Conditional requests get 304; before the first build, 503
+    with Retry-After."""
+    for _ in range(2):  # a build may swap the file between the read and the open
+        feed = calendar_feed_by_secret(secret)
+        if feed is None:
+            return JsonResponse(
+                {"error": "No calendar feed at this URL; it may have been rotated."},
+                status=status.HTTP_404_NOT_FOUND,
+            )
+        if not feed.file:
+            break
+        headers = {
+            "ETag": feed.etag,
+            "Last-Modified": http_date(feed.built_at.timestamp()),
+            # Calendar apps poll; a copy is kept but checked each time, by a
+            # cheap conditional request. Private: the URL is a secret.
+            "Cache-Control": "private, no-cache",
+        }
+        not_modified = get_conditional_response(
+            request, etag=feed.etag, last_modified=int(feed.built_at.timestamp())
+        )
+        if not_modified is not None:
+            not_modified.headers.update(headers)
+            return not_modified
+        try:
+            calendar = calendar_file_open(feed.file)
+        except FileNotFoundError:
+            continue
+        response = FileResponse(
+            calendar, filename="todos.ics", content_type="text/calendar; charset=utf-8"
+        )
+        response.block_size = STREAM_BLOCK_BYTES
+        response.headers.update(headers)
+        return response
+    return JsonResponse(
+        {"error": "The calendar is being built; try again in a few seconds."},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "2"},
+    )

@@ -34,6 +34,28 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[]) or (
 # On ECS the image's entrypoint adds the task's own private address, which the
 # load balancer's health checks name as the host (taskoverflow/entrypoint.sh).
 
+# --- Accounts -------------------------------------------------------------------
+# "open": no login, one shared list (the course's contract; the default with DEBUG
+# on). "required": every todo, job and calendar feed belongs to a user, who signs
+# in on the page or sends a personal access token (the default with DEBUG off).
+ACCOUNTS = env.str("ACCOUNTS", default="") or ("open" if DEBUG else "required")
+if ACCOUNTS not in ("open", "required"):
+    raise ImproperlyConfigured(f"ACCOUNTS must be open or required, not {ACCOUNTS!r}.")
+# Whether anyone may make an account on the page (/accounts/signup).
+ACCOUNTS_SIGNUP = env.bool("ACCOUNTS_SIGNUP", default=False)
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+# Personal access tokens are knox's tokens (stored as SHA-512 digests), with a
+# name and a public id of ours (accounts.models.PersonalToken).
+KNOX_TOKEN_MODEL = "accounts.PersonalToken"
+REST_KNOX = {
+    "TOKEN_MODEL": KNOX_TOKEN_MODEL,
+    "TOKEN_TTL": None,  # a token's expiry is its creator's choice
+    "TOKEN_PREFIX": "to_",  # recognisable by secret scanners
+    "AUTH_HEADER_PREFIX": "Bearer",
+}
+
 if not DEBUG:
     if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY:
         raise ImproperlyConfigured(
@@ -58,6 +80,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_results",
+    "knox",
+    "accounts",
     "todos",
     "calendars",
     "queuedemo",
@@ -254,10 +278,19 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    # The todo API is open, as the TaskOverflow clients expect; no login needed.
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    # ... but writes from another site, which browsers mark, are refused.
-    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.NotCrossSite"],
+    # With ACCOUNTS=open both take no one, and the API is open, as the
+    # TaskOverflow clients expect; with ACCOUNTS=required, a token or the page's
+    # session (which keeps Django's CSRF check).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.PersonalTokenAuthentication",
+        "accounts.authentication.PageSessionAuthentication",
+    ],
+    # Writes from another site, which browsers mark, are refused; with
+    # ACCOUNTS=required, so is everyone not signed in.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "api.permissions.NotCrossSite",
+        "api.permissions.SignedInWhenRequired",
+    ],
     "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
     # An unknown ?format= is a 404 that names it.
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.FormatNegotiation",
@@ -377,6 +410,11 @@ ICAL_STORAGE_BUDGET_MB = env.float("ICAL_STORAGE_BUDGET_MB", default=1024.0)
 ICAL_STORAGE_BUDGET_BYTES = int(ICAL_STORAGE_BUDGET_MB * 1024 * 1024)
 # On S3 a download is a redirect to the bucket, by a URL valid this many seconds.
 ICAL_DOWNLOAD_URL_SECONDS = env.int("ICAL_DOWNLOAD_URL_SECONDS", default=60)
+# The calendar feed (calendars/feeds.py): rebuilt by a worker once its todos
+# have been quiet this long, and at the latest this long after the first change
+# not yet in it.
+FEED_QUIET_SECONDS = env.float("FEED_QUIET_SECONDS", default=0.5)
+FEED_MAX_WAIT_SECONDS = env.float("FEED_MAX_WAIT_SECONDS", default=10.0)
 CELERY_RESULT_EXPIRES = int(ICAL_RESULT_EXPIRY_DAYS * 86400)
 
 LOGGING = {

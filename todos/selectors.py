@@ -2,24 +2,38 @@
 
 from datetime import datetime, timedelta
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from todos.models import Todo
 
 
+def todos_of(owner: AbstractBaseUser | int | None) -> QuerySet[Todo]:
+    """The todos of one owner; None is the shared list of ACCOUNTS=open."""
+    if owner is None:
+        return Todo.objects.filter(owner__isnull=True)
+    return Todo.objects.filter(owner=owner)
+
+
+def todo_get(*, todo_id: int, owner: AbstractBaseUser | None) -> Todo | None:
+    """The owner's todo of that id; None when there is none, or it is another's."""
+    return todos_of(owner).filter(pk=todo_id).first()
+
+
 def todo_list(
     *,
+    owner: AbstractBaseUser | int | None = None,
     completed: bool | None = None,
     window: int | None = None,
     now: datetime | None = None,
 ) -> QuerySet[Todo]:
-    """Todos in ascending id order, filtered when a filter is given.
+    """An owner's todos in ascending id order, filtered when a filter is given.
 
     `window` keeps the todos whose deadline is at most that many days from now,
     overdue ones included and undated ones left out.
     """
-    todos = Todo.objects.order_by("id")
+    todos = todos_of(owner).order_by("id")
     if completed is not None:
         todos = todos.filter(completed=completed)
     if window is not None:

@@ -3,9 +3,11 @@
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from todos.models import Todo
+from todos.selectors import todos_of
 
 
 def todo_create(
@@ -14,8 +16,10 @@ def todo_create(
     description: str | None = None,
     completed: bool = False,
     deadline_at: datetime | None = None,
+    owner: AbstractBaseUser | None = None,
 ) -> Todo:
     return Todo.objects.create(
+        owner=owner,
         title=title,
         description=description,
         completed=completed,
@@ -24,14 +28,16 @@ def todo_create(
 
 
 @transaction.atomic
-def todo_update(*, todo_id: int, changes: dict[str, Any]) -> Todo | None:
+def todo_update(
+    *, todo_id: int, changes: dict[str, Any], owner: AbstractBaseUser | None = None
+) -> Todo | None:
     """Change the given fields, and only those; `updated_at` moves on every update.
 
-    None when there is no such todo, also when a delete got there first: the
+    None when the owner has no such todo, also when a delete got there first: the
     row is locked from its read to its write, so a concurrent delete either
     waits for this update or wins before it reads.
     """
-    todo = Todo.objects.select_for_update().filter(pk=todo_id).first()
+    todo = todos_of(owner).select_for_update().filter(pk=todo_id).first()
     if todo is None:
         return None
     for field, value in changes.items():
@@ -41,9 +47,9 @@ def todo_update(*, todo_id: int, changes: dict[str, Any]) -> Todo | None:
 
 
 @transaction.atomic
-def todo_delete(*, todo_id: int) -> Todo | None:
-    """Delete a todo; return it as it was, or None when there was none."""
-    todo = Todo.objects.select_for_update().filter(pk=todo_id).first()
+def todo_delete(*, todo_id: int, owner: AbstractBaseUser | None = None) -> Todo | None:
+    """Delete the owner's todo; return it as it was, or None when they had none."""
+    todo = todos_of(owner).select_for_update().filter(pk=todo_id).first()
     if todo is None:
         return None
     Todo.objects.filter(pk=todo.pk).delete()

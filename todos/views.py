@@ -8,10 +8,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.owners import request_owner
 from api.schema import ERRORS, WRITE_ERRORS
 from api.throttling import TodoWriteThrottle
 from todos.models import Todo
-from todos.selectors import todo_list
+from todos.selectors import todo_get, todo_list
 from todos.serializers import (
     FILTER_PARAMETERS,
     TodoFilterSerializer,
@@ -25,8 +26,9 @@ def _todo_path(todo: Todo) -> str:
     return reverse("todos:detail", kwargs={"todo_id": todo.pk})
 
 
-def _todo_or_404(todo_id: int) -> Todo:
-    todo = Todo.objects.filter(pk=todo_id).first()
+def _todo_or_404(request: Request, todo_id: int) -> Todo:
+    # Another user's todo answers as one that does not exist: never confirm it.
+    todo = todo_get(todo_id=todo_id, owner=request_owner(request))
     if todo is None:
         raise NotFound(f"Todo {todo_id} not found.")
     return todo
@@ -43,7 +45,7 @@ class TodoListView(APIView):
         """The todos in ascending id order; filters combine."""
         filters = TodoFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
-        todos = todo_list(**filters.validated_data)
+        todos = todo_list(owner=request_owner(request), **filters.validated_data)
         return Response(TodoSerializer(todos, many=True).data)
 
     @extend_schema(
@@ -54,7 +56,7 @@ class TodoListView(APIView):
         """Create a todo; only title, description, completed and deadline_at."""
         todo_input = TodoInputSerializer(data=request.data)
         todo_input.is_valid(raise_exception=True)
-        todo = todo_create(**todo_input.validated_data)
+        todo = todo_create(owner=request_owner(request), **todo_input.validated_data)
         return Response(
             TodoSerializer(todo).data,
             status=status.HTTP_201_CREATED,
@@ -67,7 +69,7 @@ class TodoDetailView(APIView):
 
     @extend_schema(responses={200: TodoSerializer, **ERRORS})
     def get(self, request: Request, todo_id: str) -> Response:
-        return Response(TodoSerializer(_todo_or_404(int(todo_id))).data)
+        return Response(TodoSerializer(_todo_or_404(request, int(todo_id))).data)
 
     @extend_schema(
         request=TodoInputSerializer(partial=True),
@@ -75,10 +77,14 @@ class TodoDetailView(APIView):
     )
     def put(self, request: Request, todo_id: str) -> Response:
         """Change the fields sent, and only those; answers the whole todo."""
-        _todo_or_404(int(todo_id))
+        _todo_or_404(request, int(todo_id))
         changes = TodoInputSerializer(data=request.data, partial=True)
         changes.is_valid(raise_exception=True)
-        todo = todo_update(todo_id=int(todo_id), changes=changes.validated_data)
+        todo = todo_update(
+            todo_id=int(todo_id),
+            changes=changes.validated_data,
+            owner=request_owner(request),
+        )
         if todo is None:  # deleted since it was read above
             raise NotFound(f"Todo {todo_id} not found.")
         return Response(TodoSerializer(todo).data)
@@ -93,8 +99,9 @@ class TodoDetailView(APIView):
             },
             **WRITE_ERRORS,
         },
-        description="Answers the deleted todo, or {} when there was no such todo.",
+        description="Answers the deleted todo, or {} when there was no such todo "
+        "(also when it is another user's: nothing says it exists).",
     )
     def delete(self, request: Request, todo_id: str) -> Response:
-        todo = todo_delete(todo_id=int(todo_id))
+        todo = todo_delete(todo_id=int(todo_id), owner=request_owner(request))
         return Response(TodoSerializer(todo).data if todo is not None else {})
