@@ -3,6 +3,7 @@ personal access tokens under /api/v1/tokens: list, create, revoke."""
 
 from django.conf import settings
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
@@ -36,6 +37,15 @@ def home(request: HttpRequest) -> HttpResponse:
         "index.html",
         {"accounts_required": accounts_required()},
     )
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, with a link to sign up when ACCOUNTS_SIGNUP allows."""
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            signup_enabled=settings.ACCOUNTS_SIGNUP, **kwargs
+        )
 
 
 def signup(request: HttpRequest) -> HttpResponse:
