@@ -233,6 +233,12 @@ class CalendarFeedRotateView(APIView):
         return _feed_answer(request, calendar_feed_rotate(owner_id=_owner_id(request)))
 
 
+def _with_headers(response: HttpResponse, headers: dict[str, str]) -> HttpResponse:
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
 @require_safe
 def calendar_feed_file(request: HttpRequest, secret: str) -> HttpResponse:
     """The feed's last built calendar, for calendar apps (no login: the secret
@@ -258,8 +264,7 @@ def calendar_feed_file(request: HttpRequest, secret: str) -> HttpResponse:
             request, etag=feed.etag, last_modified=int(feed.built_at.timestamp())
         )
         if not_modified is not None:
-            not_modified.headers.update(headers)
-            return not_modified
+            return _with_headers(not_modified, headers)
         try:
             calendar = calendar_file_open(feed.file)
         except FileNotFoundError:
@@ -268,8 +273,7 @@ def calendar_feed_file(request: HttpRequest, secret: str) -> HttpResponse:
             calendar, filename="todos.ics", content_type="text/calendar; charset=utf-8"
         )
         response.block_size = STREAM_BLOCK_BYTES
-        response.headers.update(headers)
-        return response
+        return _with_headers(response, headers)
     return JsonResponse(
         {"error": "The calendar is being built; try again in a few seconds."},
         status=status.HTTP_503_SERVICE_UNAVAILABLE,
