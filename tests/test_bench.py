@@ -78,3 +78,16 @@ def test_http_throughput_bench_prints_its_table(tool):
     for row in (health, todos, ical):
         assert float(row.split()[-6]) > 0, row  # requests per second
         assert row.split()[-2] == "0", f"errors: {row}"
+
+
+def test_feed_build_bench_prints_its_figures():
+    rows = run_bench(
+        "-m",
+        "bench.feed_build",
+        *("--todos", "40", "--rounds", "1"),
+        *("--database-url", DATABASE, "--broker", REDIS_URL),
+    )
+    title, build, fresh = rows[-3:]
+    assert title.startswith("feed of 40 todos (40 events")
+    assert build.split()[:2] == ["build", "alone:"]
+    assert fresh.split()[:4] == ["change", "->", "feed", "current:"]

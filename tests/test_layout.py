@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.processes import PROJECT_DIR, project_env, run_python
 
-APPS = ("api", "todos", "calendars", "queuedemo")
+APPS = ("api", "accounts", "todos", "calendars", "queuedemo")
 PROJECT_PACKAGE = "taskoverflow"
 # What requirements-dev.txt adds to requirements.txt: the product imports none.
 DEV_ONLY = (
