@@ -32,8 +32,12 @@ class ApiError extends Error {
   }
 }
 
+// With accounts, the page's session is checked for Django's CSRF token on writes.
+const CSRF = document.querySelector('meta[name="csrf-token"]')?.content || "";
+const writeHeaders = (headers = {}) => ({ ...headers, "X-CSRFToken": CSRF });
+
 async function api(url, options = {}) {
-  const init = { ...options, headers: { Accept: "application/json" } };
+  const init = { ...options, headers: writeHeaders({ Accept: "application/json" }) };
   if (options.body !== undefined) {
     init.body = JSON.stringify(options.body);
     init.headers["Content-Type"] = "application/json";
@@ -203,7 +207,7 @@ function deleteWithUndo(item, todo) {
 async function sendDelete(todoId, keepalive = false) {
   pendingDeletes.delete(todoId);
   try {
-    await fetch(`${API}/${todoId}`, { method: "DELETE", keepalive });
+    await fetch(`${API}/${todoId}`, { method: "DELETE", keepalive, headers: writeHeaders() });
   } catch (error) {
     listStatus.textContent = `Could not delete: ${error.message}`;
   }
@@ -355,7 +359,99 @@ document.getElementById("generate").addEventListener("click", async () => {
   }
 });
 
+// --- the calendar feed ------------------------------------------------------
+
+const feedUrl = document.getElementById("feed-url");
+const feedStatus = document.getElementById("feed-status");
+
+function showFeed(feed) {
+  feedUrl.value = feed.url;
+  document.getElementById("feed-webcal").href = feed.webcal;
+}
+
+async function loadFeed() {
+  try {
+    showFeed((await api(app.dataset.feed)).body);
+  } catch (error) {
+    feedStatus.textContent = `Could not load the feed: ${error.message}`;
+  }
+}
+
+function copyButton(button, input, status) {
+  button.addEventListener("click", async () => {
+    input.select();
+    try {
+      await navigator.clipboard.writeText(input.value);
+      status.textContent = "Copied.";
+    } catch {
+      status.textContent = "Selected: copy it with your keyboard.";
+    }
+  });
+}
+copyButton(document.getElementById("feed-copy"), feedUrl, feedStatus);
+
+document.getElementById("feed-rotate").addEventListener("click", async () => {
+  if (!window.confirm("Make a new address? Apps subscribed to the old one stop updating.")) return;
+  try {
+    showFeed((await api(app.dataset.feedRotate, { method: "POST" })).body);
+    feedStatus.textContent = "New address made; the old one no longer works.";
+  } catch (error) {
+    feedStatus.textContent = `Could not make a new address: ${error.message}`;
+  }
+});
+
+// --- access tokens (only with accounts) ---------------------------------------
+
+const tokensList = document.getElementById("tokens");
+const tokenForm = document.getElementById("token-form");
+
+async function loadTokens() {
+  const { body: tokens } = await api(app.dataset.tokens);
+  tokensList.replaceChildren(
+    ...tokens.map((token) => {
+      const item = document.createElement("li");
+      const expires = token.expires_at ? `expires ${fromApi(token.expires_at).toLocaleDateString()}` : "never expires";
+      item.textContent = `${token.name} (${expires}) `;
+      const revoke = document.createElement("button");
+      revoke.type = "button";
+      revoke.className = "secondary";
+      revoke.textContent = "Revoke";
+      revoke.addEventListener("click", async () => {
+        await api(`${app.dataset.tokens.replace(/\/$/, "")}/${token.id}`, { method: "DELETE" }).catch(() => {});
+        loadTokens();
+      });
+      item.append(revoke);
+      return item;
+    }),
+  );
+}
+
+if (tokenForm) {
+  const tokenError = document.getElementById("token-error");
+  tokenForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const days = tokenForm.elements.expires_in_days.value.trim();
+    const body = { name: tokenForm.elements.name.value };
+    if (days) body.expires_in_days = Number(days);
+    try {
+      const { body: made } = await api(app.dataset.tokens, { method: "POST", body });
+      tokenError.hidden = true;
+      document.getElementById("token-new").hidden = false;
+      document.getElementById("token-text").value = made.token;
+      tokenForm.reset();
+      loadTokens();
+    } catch (error) {
+      tokenError.textContent = error.message;
+      tokenError.hidden = false;
+    }
+  });
+  copyButton(document.getElementById("token-copy"), document.getElementById("token-text"), tokenError);
+  loadTokens();
+}
+
 // --- start -------------------------------------------------------------------
+
+loadFeed();
 
 renderJobs();
 for (const job of savedJobs()) {
