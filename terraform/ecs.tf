@@ -9,6 +9,7 @@ locals {
   # not here: they come from Secrets Manager (local.secrets).
   app_environment = {
     DEBUG                   = "false"
+    ACCOUNTS                = "required"
     ALLOWED_HOSTS           = join(",", concat([aws_lb.web.dns_name], var.allowed_hosts))
     TRUST_X_FORWARDED_PROTO = "true"
     DATABASE_URL            = "postgres://${aws_db_instance.main.username}@${aws_db_instance.main.address}:${aws_db_instance.main.port}/${aws_db_instance.main.db_name}?sslmode=require"

@@ -75,9 +75,13 @@ data "aws_iam_policy_document" "web" {
     resources = [aws_sqs_queue.ical.arn]
   }
   statement {
-    sid       = "ReadCalendars"
-    actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.calendars.arn}/calendars/*"]
+    sid     = "ReadCalendars"
+    actions = ["s3:GetObject"]
+    # Calendar jobs' files, and the calendar feeds the web serves.
+    resources = [
+      "${aws_s3_bucket.calendars.arn}/calendars/*",
+      "${aws_s3_bucket.calendars.arn}/feeds/*",
+    ]
   }
   statement {
     # Without it a missing calendar reads as 403 rather than 404.
@@ -120,9 +124,12 @@ data "aws_iam_policy_document" "worker" {
     resources = [aws_sqs_queue.ical.arn]
   }
   statement {
-    sid       = "WriteCalendars"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
-    resources = ["${aws_s3_bucket.calendars.arn}/calendars/*"]
+    sid     = "WriteCalendars"
+    actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = [
+      "${aws_s3_bucket.calendars.arn}/calendars/*",
+      "${aws_s3_bucket.calendars.arn}/feeds/*",
+    ]
   }
   statement {
     sid       = "ListCalendars"

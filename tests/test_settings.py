@@ -205,7 +205,19 @@ def test_behind_the_proxy_http_is_redirected_but_not_the_health_check(sqlite_env
     env = {**sqlite_env, **PRODUCTION, "TRUST_X_FORWARDED_PROTO": "true"}
     result = django_run(code, env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["301", "200", "200", "200"]
+    # Over HTTPS the API answers: 401, since production requires accounts.
+    assert result.stdout.split() == ["301", "401", "200", "200"]
+
+
+def test_accounts_are_open_in_development_and_required_in_production():
+    code = "print(settings.ACCOUNTS, settings.ACCOUNTS_SIGNUP)"
+    assert django_run(code, project_env()).stdout.split() == ["open", "False"]
+    production = django_run(code, project_env(**PRODUCTION))
+    assert production.stdout.split() == ["required", "False"]
+    chosen = django_run(code, project_env(**PRODUCTION, ACCOUNTS="open"))
+    assert chosen.stdout.split() == ["open", "False"]
+    wrong = django_run(code, project_env(ACCOUNTS="maybe"))
+    assert "ACCOUNTS must be open or required" in wrong.stderr
 
 
 # --- AWS: storage, queue, database password, ECS addresses -----------------------

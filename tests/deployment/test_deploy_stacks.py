@@ -32,7 +32,7 @@ from tests.support.deployment import (
     terraform,
 )
 from tests.support.entrypoint import web_container, worker_container
-from tests.support.processes import PROJECT_DIR, free_port, project_env
+from tests.support.processes import PROJECT_DIR, django_run, free_port, project_env
 from tests.support.services import (
     REDIS_URL,
     redis_reachable,
@@ -58,12 +58,30 @@ def readme_todo() -> dict:
     return json.loads(match.group(1))
 
 
-def walk_through(base: str, *, headers=None, public: str | None = None) -> str:
-    """The deployment page's curl walk-through; returns the job's id. `public`
-    is the base URL the service names in its answers (the load balancer's),
-    reached at `base`."""
+def first_user_token(env: dict[str, str]) -> str:
+    """The deployment page's first steps with ACCOUNTS=required: a superuser
+    (non-interactively here), then `createtoken`, whose last line is the token."""
+    made = django_run(
+        "from django.contrib.auth import get_user_model\n"
+        "get_user_model().objects.create_superuser('admin', password='x' * 16)\n"
+        "from django.core.management import call_command\n"
+        "call_command('createtoken', 'admin', '--name', 'walk-through')\n",
+        env,
+    )
+    assert made.returncode == 0, made.stderr
+    return made.stdout.strip().splitlines()[-1]
+
+
+def walk_through(
+    base: str, *, token: str, headers=None, public: str | None = None
+) -> str:
+    """The deployment page's curl walk-through, with the first user's token;
+    returns the job's id. `public` is the base URL the service names in its
+    answers (the load balancer's), reached at `base`."""
+    # The page sends a stranger to sign in (ACCOUNTS=required).
     page = requests.get(f"{base}/", headers=headers, timeout=10)
-    assert page.status_code == 200 and "Generate calendar" in page.text
+    assert page.status_code == 200 and "Sign in" in page.text
+    headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
     stylesheet = re.search(r'href="(/static/app\.[0-9a-f]+\.css)"', page.text)
     assert stylesheet, "the page links its stylesheet by its hashed name"
     css = requests.get(base + stylesheet.group(1), headers=headers, timeout=10)
@@ -172,7 +190,7 @@ def test_the_compose_stack_serves_the_readme_walk_through(
         worker_container(services["worker"]["command"], environments["worker"], logs),
     ):
         # Then: the walk-through works, and the calendar is on the shared volume.
-        task_id = walk_through(base)
+        task_id = walk_through(base, token=first_user_token(environments["app"]))
         stored = list((media / "calendars").iterdir())
         assert len(stored) == 1  # named by its content: <sha256>.ics
         assert (
@@ -284,7 +302,12 @@ def test_the_ecs_services_environment_runs_on_sqs_and_s3_behind_https(
             assert "max-age=31536000" in login.headers["Strict-Transport-Security"]
             assert "Secure" in login.headers["Set-Cookie"]
             # ... and the walk-through works, the calendar stored in S3.
-            walk_through(base, headers=through_https, public=f"https://{load_balancer}")
+            walk_through(
+                base,
+                token=first_user_token(web_env),
+                headers=through_https,
+                public=f"https://{load_balancer}",
+            )
 
     listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
     assert len(listed) == 1  # stored by its content: calendars/<sha256>.ics
