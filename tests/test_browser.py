@@ -16,6 +16,7 @@ import icalendar
 import pytest
 import requests
 
+from tests.support.processes import django_run
 from tests.support.services import require
 from tests.support.stack import stack_env, web_server, worker
 
@@ -197,3 +198,68 @@ def test_editing_filtering_and_deleting_with_undo(page, stack):
     )
     assert set(api_todos(stack)) == {"New name", "Someday"}
     assert page.console_errors == []
+
+
+@pytest.fixture
+def accounts_stack(tmp_path):
+    """The stack with ACCOUNTS=required and one user, alice."""
+    env = stack_env(
+        tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}", ACCOUNTS="required"
+    )
+    made = django_run(
+        "from django.contrib.auth import get_user_model\n"
+        "get_user_model().objects.create_user('alice', password='a-long-pass-9')\n",
+        env,
+    )
+    assert made.returncode == 0, made.stderr
+    with web_server(env, tmp_path / "logs") as base, worker(env, tmp_path / "logs"):
+        yield base
+
+
+def test_with_accounts_a_person_signs_in_subscribes_and_makes_a_token(
+    browser, accounts_stack, tmp_path
+):
+    """Sign in (Django's login), add a todo (the session's CSRF token), copy
+    the feed's address, which serves the todo, make a token, sign out."""
+    context = browser.new_context(viewport=PHONE, timezone_id=TIMEZONE)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{accounts_stack}/")
+    assert page.url.endswith("/accounts/login/?next=/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("a-long-pass-9")
+    page.get_by_role("button", name="Sign in").click()
+    add_todo(page, "Mine", deadline="2030-01-02T09:00")
+
+    feed = page.locator("#feed-url")
+    page.wait_for_function("document.getElementById('feed-url').value !== ''")
+    assert page.locator("#feed-webcal").get_attribute("href").startswith("webcal://")
+    deadline = datetime.now(UTC).timestamp() + 10
+    while datetime.now(UTC).timestamp() < deadline:
+        served = requests.get(feed.input_value(), timeout=5)
+        if served.status_code == 200 and "SUMMARY:Mine" in served.text:
+            break
+    assert "SUMMARY:Mine" in served.text
+
+    page.get_by_label("Name").fill("laptop")
+    page.get_by_role("button", name="Create token").click()
+    page.locator("#token-text").wait_for()
+    token = page.locator("#token-text").input_value()
+    mine = requests.get(
+        f"{accounts_stack}/api/v1/todos",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
+    assert mine.status_code == 200, (mine.text, token)
+    assert [todo["title"] for todo in mine.json()] == ["Mine"]
+    page.get_by_role("listitem").filter(has_text="laptop").wait_for()
+    save_screenshot(page, tmp_path, "page-accounts-phone")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], "nothing sticks out sideways on a phone"
+
+    page.get_by_role("button", name="Sign out").click()
+    assert "/accounts/login/" in page.url
+    assert not errors
+    context.close()
