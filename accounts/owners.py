@@ -1,6 +1,9 @@
-"""Whose todos, jobs and feed a request works on."""
+"""Whose todos, jobs and feed they are: the field that says so, and the owner
+a request works on."""
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import models
 from django.http import HttpRequest
 
 from accounts.modes import accounts_required
@@ -12,3 +15,16 @@ def request_owner(request: HttpRequest) -> AbstractBaseUser | None:
     if not accounts_required():
         return None
     return request.user if request.user.is_authenticated else None
+
+
+def owner_field(*, related_name: str, one_per_owner: bool = False) -> models.Field:
+    """A row's owner with ACCOUNTS=required; null for the shared list of
+    ACCOUNTS=open. Deleting a user deletes what they own."""
+    field = models.OneToOneField if one_per_owner else models.ForeignKey
+    return field(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name=related_name,
+    )

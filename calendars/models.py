@@ -1,10 +1,11 @@
 import secrets
 import uuid
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Value
 from django.db.models.functions import Coalesce
+
+from accounts.owners import owner_field
 
 
 class CalendarExport(models.Model):
@@ -44,15 +45,8 @@ class CalendarExport(models.Model):
     # a client's unfinished jobs are capped.
     client = models.CharField(max_length=32, blank=True)
     error = models.CharField(max_length=500, blank=True)
-    # Whose todos it holds, and who may see it (ACCOUNTS=required); null: the
-    # shared list of ACCOUNTS=open.
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="calendar_exports",
-    )
+    # Whose todos it holds, and who may see it.
+    owner = owner_field(related_name="calendar_exports")
     # How many times the job's message was sent: the sweep sends again the jobs
     # that sat unfinished past their time limit, up to a bound.
     sends = models.PositiveSmallIntegerField(default=0)
@@ -100,13 +94,7 @@ class CalendarFeed(models.Model):
     one such row (the constraint below).
     """
 
-    owner = models.OneToOneField(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="calendar_feed",
-    )
+    owner = owner_field(related_name="calendar_feed", one_per_owner=True)
     secret = models.CharField(max_length=64, unique=True, default=new_feed_secret)
     version = models.PositiveBigIntegerField(default=0)
     built_version = models.PositiveBigIntegerField(default=0)

@@ -1,5 +1,6 @@
-from django.conf import settings
 from django.db import models
+
+from accounts.owners import owner_field
 
 
 class Todo(models.Model):
@@ -12,14 +13,7 @@ class Todo(models.Model):
     deadline_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # Whose it is with ACCOUNTS=required; null in the shared list of ACCOUNTS=open.
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="todos",
-    )
+    owner = owner_field(related_name="todos")
 
     class Meta:
         ordering = ["id"]
