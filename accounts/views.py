@@ -25,7 +25,10 @@ from accounts.serializers import (
 )
 from accounts.services import personal_token_create, personal_token_revoke
 from api.permissions import NotCrossSite
-from api.schema import ERRORS, WRITE_ERRORS
+from api.schema import ERRORS, WRITE_ERRORS, ErrorSerializer
+
+# With ACCOUNTS=open no one is signed in, so no one has tokens: 403.
+TOKEN_ERRORS = ERRORS | {403: ErrorSerializer}
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -63,7 +66,7 @@ class PersonalTokenListView(APIView):
     # Tokens belong to users: with ACCOUNTS=open there is no one to own one.
     permission_classes = [NotCrossSite, IsAuthenticated]
 
-    @extend_schema(responses={200: PersonalTokenSerializer(many=True), **ERRORS})
+    @extend_schema(responses={200: PersonalTokenSerializer(many=True), **TOKEN_ERRORS})
     def get(self, request: Request) -> Response:
         """Your tokens that still work (never their text)."""
         tokens = personal_tokens_of(request.user)

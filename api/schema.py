@@ -14,8 +14,9 @@ ErrorSerializer = inline_serializer(
         )
     },
 )
-# The errors any endpoint may answer (api.errors shapes them all alike).
-ERRORS = {code: ErrorSerializer for code in (400, 404, 405, 406, 413, 415, 503)}
+# The errors any endpoint may answer (api.errors shapes them all alike); 401
+# to anyone not signed in with ACCOUNTS=required.
+ERRORS = {code: ErrorSerializer for code in (400, 401, 404, 405, 406, 413, 415, 503)}
 # And a write's: refused as cross-site (403), over the client's rate (429), its
 # body arriving too slowly (408).
 WRITE_ERRORS = ERRORS | {code: ErrorSerializer for code in (403, 408, 429)}
