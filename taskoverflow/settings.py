@@ -49,6 +49,10 @@ LOGOUT_REDIRECT_URL = "login"
 # Personal access tokens are knox's tokens (stored as SHA-512 digests), with a
 # name and a public id of ours (accounts.models.PersonalToken).
 KNOX_TOKEN_MODEL = "accounts.PersonalToken"
+# knox's own migrations make its AuthToken table even when the model is swapped
+# for ours: an unused table whose key to the users blocks flushing them. Its
+# only model is swapped out, so without migrations it makes no table at all.
+MIGRATION_MODULES = {"knox": None}
 REST_KNOX = {
     "TOKEN_MODEL": KNOX_TOKEN_MODEL,
     "TOKEN_TTL": None,  # a token's expiry is its creator's choice
