@@ -8,6 +8,7 @@ from rest_framework.authentication import (
     SessionAuthentication,
     get_authorization_header,
 )
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from accounts.modes import accounts_required
@@ -32,6 +33,9 @@ class PersonalTokenAuthentication(TokenAuthentication):
         if len(words) != 2:
             # knox's own messages for a missing or spaced token.
             return super().authenticate(request)
+        if not words[1].isascii():
+            # knox would fail to decode it and answer 500: tokens are ASCII.
+            raise AuthenticationFailed("Invalid token.")
         return self.authenticate_credentials(words[1])
 
     def authenticate_header(self, request: Request) -> str:

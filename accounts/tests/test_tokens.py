@@ -77,7 +77,7 @@ def test_createtoken_names_an_unknown_user(db):
 
 
 def test_a_bad_authorization_header_is_401_json(required):
-    for header in ["Bearer", "Bearer a b", "Bearer nope", "Token nope"]:
+    for header in ["Bearer", "Bearer a b", "Bearer nope", "Token nope", "Bearer ÿé"]:
         client = client_with(None)
         client.credentials(HTTP_AUTHORIZATION=header)
         response = client.get("/api/v1/todos")
