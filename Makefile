@@ -65,5 +65,6 @@ clean:
 bench: install-dev
 	$(BIN)/python -m bench.calendar_build
 	$(BIN)/python -m bench.calendar_job
+	$(BIN)/python -m bench.feed_build
 	$(BIN)/python -m bench.http_throughput
 	$(BIN)/python -m bench.job_latency
