@@ -307,7 +307,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://"
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or "django-db"
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="") or "ical"
 CELERY_RESULT_EXTENDED = True  # task name and arguments show in the admin
-CELERY_TASK_TRACK_STARTED = True
+# The job's own row says STARTED (calendars/jobs.py); the result backend need not
+# be written a third time per job to say it again.
+CELERY_TASK_TRACK_STARTED = False
 # A job is acknowledged once it is done, not when it is taken: a worker that dies
 # mid-job leaves its message to be delivered again. Tasks are idempotent.
 CELERY_TASK_ACKS_LATE = True
