@@ -146,9 +146,9 @@ def main() -> None:
     parser.add_argument(
         "--conn-max-age",
         type=int,
-        default=0,
-        help="DATABASE_CONN_MAX_AGE of the web server; 0, the default, opens a "
-        "database connection per request",
+        default=60,
+        help="DATABASE_CONN_MAX_AGE of the web server (60, the default); 0 opens "
+        "a database connection per request",
     )
     args = parser.parse_args()
     tool = args.tool

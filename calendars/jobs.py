@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
 from calendars.ical import TodoRow, calendar_row_chunks
@@ -83,17 +83,28 @@ def calendar_export_create(
             ).count()
             if waiting >= cap:
                 raise TooManyWaiting(waiting)
+        # The first send is counted in the row itself: one commit, not two,
+        # before the client has its answer.
         export = CalendarExport.objects.create(
-            completed=completed, window=window, client=client, owner=owner
+            completed=completed,
+            window=window,
+            client=client,
+            owner=owner,
+            sends=1,
         )
-        transaction.on_commit(lambda: calendar_export_enqueue(export=export))
+        transaction.on_commit(lambda: _send(export))
     return export
 
 
 def calendar_export_enqueue(*, export: CalendarExport) -> bool:
-    """Send the job's message: its id and filters, never the todos themselves."""
+    """Send the job's message again (the sweep's resend), counting the send."""
     sends = CalendarExport.objects.filter(pk=export.pk).update(sends=F("sends") + 1)
     export.sends += sends
+    return _send(export)
+
+
+def _send(export: CalendarExport) -> bool:
+    """Send the job's message: its id and filters, never the todos themselves."""
     options: dict[str, str] = {"task_id": str(export.id)}
     if settings.CELERY_TASK_DEFAULT_QUEUE.endswith(".fifo"):
         # SQS FIFO: kombu would put every job in one group "default" (one at a
@@ -394,12 +405,14 @@ def calendar_file_release(name: str) -> bool:
 
 def calendar_storage_used() -> int:
     """Bytes of the calendars that jobs point at, each file counted once."""
-    sizes = dict(
+    # Summed by the database, one row per file: a week of jobs need not cross
+    # into Python after each job.
+    per_file = (
         CalendarExport.objects.exclude(file="")
-        .values_list("file", "file_size")
-        .distinct()
+        .values("file")
+        .annotate(size=Max("file_size"))
     )
-    return sum(size or 0 for size in sizes.values())
+    return per_file.aggregate(total=Sum("size"))["total"] or 0
 
 
 def calendar_storage_trim(*, keep: str = "", batch_size: int = 100) -> int:

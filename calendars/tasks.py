@@ -5,9 +5,10 @@ The worker's periodic work (the sweep) is hooked up at the end of this module.
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_ready, worker_shutting_down
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.db.backends.signals import connection_created
 
 from calendars import sweeper
 from calendars.feeds import FEED_TASK, calendar_feed_refresh
@@ -85,6 +86,25 @@ def _try_mark_retry(export_id: str) -> None:
 def feed_task(feed_id: int) -> dict:
     """Rebuild a calendar feed once its todos stop changing (calendars/feeds.py)."""
     return {"feed_id": feed_id, "outcome": calendar_feed_refresh(feed_id=feed_id)}
+
+
+# --- The worker's database connections -----------------------------------------
+# A job commits its row three times (started, built, and Celery's result).
+# Waiting for each commit to reach the disk was the largest part of a small
+# job's time in the worker (docs/benchmarks.md). A worker's commits do not wait
+# for the disk: should PostgreSQL itself crash, the last moment's job updates
+# may be lost, and then the sweep sends the job again (its row is still
+# STARTED or PENDING), so no job is lost. The web server's commits, which a
+# client's answer depends on, still wait.
+def commit_without_waiting_for_disk(sender, connection, **kwargs) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
+
+
+@worker_process_init.connect
+def _pool_process_commits_asynchronously(**kwargs) -> None:
+    connection_created.connect(commit_without_waiting_for_disk, weak=False)
 
 
 # --- Periodic work ---------------------------------------------------------------

@@ -202,3 +202,69 @@ FILTER_PARAMETERS = [
         "ones included; todos without a deadline are left out.",
     ),
 ]
+
+
+# The longest page a client may ask for.
+MAX_PAGE_SIZE = 1000
+
+
+@extend_schema_field({"type": "integer", "minimum": 0})
+class QueryIntegerField(serializers.Field):
+    """A whole number from a query string, within [minimum, maximum]."""
+
+    def __init__(self, *, minimum: int, maximum: int, **kwargs: Any) -> None:
+        self.minimum, self.maximum = minimum, maximum
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        number = (
+            int(data)
+            if isinstance(data, str) and data.isascii() and data.isdigit()
+            else None
+        )
+        if number is None or not self.minimum <= number <= self.maximum:
+            raise serializers.ValidationError(
+                f"must be a whole number from {self.minimum} to {self.maximum}, "
+                f"not {data!r}."
+            )
+        return number
+
+    def to_representation(self, value: int) -> int:
+        return value
+
+
+class TodoPageSerializer(serializers.Serializer):
+    """A page of the list, for clients that ask for one: `limit` todos with ids
+    above `after`. Without `limit` the list is whole, as the contract has it."""
+
+    limit = QueryIntegerField(minimum=1, maximum=MAX_PAGE_SIZE, required=False)
+    after = QueryIntegerField(minimum=0, maximum=2**63 - 1, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "after" in attrs and "limit" not in attrs:
+            raise serializers.ValidationError({"after": ["needs limit as well."]})
+        return attrs
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+        description="Answer at most this many todos, and a `Link` header with "
+        'rel="next" when there are more. Without it, the whole list.',
+    ),
+    OpenApiParameter(
+        "after",
+        {"type": "integer", "minimum": 0},
+        description="With `limit`: only todos whose id is greater (the next "
+        "page's link sets it).",
+    ),
+    OpenApiParameter(
+        "Link",
+        str,
+        location=OpenApiParameter.HEADER,
+        response=[200],
+        description='With `limit`, when there are more todos: `<URL>; rel="next"`, '
+        "the next page.",
+    ),
+]

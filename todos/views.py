@@ -1,5 +1,10 @@
 """The todo API under /api/v1: parse input, call a service, shape the output."""
 
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+from django.db.models import QuerySet
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -12,11 +17,14 @@ from accounts.owners import request_owner
 from api.schema import ERRORS, WRITE_ERRORS
 from api.throttling import TodoWriteThrottle
 from todos.models import Todo
+from todos.rendering import todo_page_json, todos_json
 from todos.selectors import todo_get, todo_list
 from todos.serializers import (
     FILTER_PARAMETERS,
+    PAGE_PARAMETERS,
     TodoFilterSerializer,
     TodoInputSerializer,
+    TodoPageSerializer,
     TodoSerializer,
 )
 from todos.services import todo_create, todo_delete, todo_update
@@ -24,6 +32,13 @@ from todos.services import todo_create, todo_delete, todo_update
 
 def _todo_path(todo: Todo) -> str:
     return reverse("todos:detail", kwargs={"todo_id": todo.pk})
+
+
+def _json_answer(content: bytes | Iterator[bytes]) -> HttpResponse:
+    """JSON written by todos.rendering: whole, or streamed when it is long."""
+    if isinstance(content, bytes):
+        return HttpResponse(content, content_type="application/json")
+    return StreamingHttpResponse(content, content_type="application/json")
 
 
 def _todo_or_404(request: Request, todo_id: int) -> Todo:
@@ -34,19 +49,54 @@ def _todo_or_404(request: Request, todo_id: int) -> Todo:
     return todo
 
 
+def _plain_json(request: Request) -> bool:
+    """Whether the answer is plain JSON, which todos.rendering writes; the
+    browsable API and indented JSON go through DRF's renderers."""
+    media_type = request.accepted_media_type or ""
+    return request.accepted_renderer.format == "json" and "indent" not in media_type
+
+
+def _next_page_link(request: Request, after: int) -> str:
+    query = {**request.query_params.dict(), "after": str(after)}
+    url = request.build_absolute_uri(request.path)
+    return f'<{url}?{urlencode(query)}>; rel="next"'
+
+
 class TodoListView(APIView):
     throttle_classes = [TodoWriteThrottle]
 
     @extend_schema(
-        parameters=FILTER_PARAMETERS,
+        parameters=FILTER_PARAMETERS + PAGE_PARAMETERS,
         responses={200: TodoSerializer(many=True), **ERRORS},
     )
-    def get(self, request: Request) -> Response:
-        """The todos in ascending id order; filters combine."""
+    def get(self, request: Request) -> HttpResponse:
+        """The todos in ascending id order; filters combine. With `limit`, a
+        page of them and a link to the next."""
         filters = TodoFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
+        page = TodoPageSerializer(data=request.query_params.dict())
+        page.is_valid(raise_exception=True)
         todos = todo_list(owner=request_owner(request), **filters.validated_data)
-        return Response(TodoSerializer(todos, many=True).data)
+        if "limit" not in page.validated_data:
+            if _plain_json(request):
+                return _json_answer(todos_json(todos))
+            return Response(TodoSerializer(todos, many=True).data)
+        return self._page(request, todos, **page.validated_data)
+
+    def _page(
+        self, request: Request, todos: QuerySet[Todo], *, limit: int, after: int = 0
+    ) -> HttpResponse:
+        todos = todos.filter(id__gt=after)
+        if _plain_json(request):
+            content, next_after = todo_page_json(todos, limit=limit)
+            response = _json_answer(content)
+        else:
+            shown = list(todos[: limit + 1])
+            next_after = shown[limit - 1].pk if len(shown) > limit else None
+            response = Response(TodoSerializer(shown[:limit], many=True).data)
+        if next_after is not None:
+            response["Link"] = _next_page_link(request, next_after)
+        return response
 
     @extend_schema(
         request=TodoInputSerializer,

@@ -247,3 +247,34 @@ def test_memory_does_not_grow_with_the_number_of_todos(monkeypatch):
     # Four times the todos, not four times the memory, nor the file in memory.
     assert large_peak < 1.5 * small_peak
     assert large_peak < large.file_size / 2
+
+
+@pytest.mark.django_db
+def test_a_pool_process_commits_without_waiting_for_the_disk():
+    """Once a pool process has started (worker_process_init), each database
+    connection it opens commits without waiting for the disk, on PostgreSQL
+    (SQLite has no such setting); the web server's never do."""
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    from calendars import tasks
+
+    def synchronous_commit() -> str | None:
+        fresh = connections.create_connection("default")
+        try:
+            fresh.ensure_connection()
+            if fresh.vendor != "postgresql":
+                return None
+            with fresh.cursor() as cursor:
+                cursor.execute("SHOW synchronous_commit")
+                return cursor.fetchone()[0]
+        finally:
+            fresh.close()
+
+    expected = "off" if connection.vendor == "postgresql" else None
+    assert synchronous_commit() == ("on" if expected else None)  # the web's
+    tasks._pool_process_commits_asynchronously()
+    try:
+        assert synchronous_commit() == expected
+    finally:
+        connection_created.disconnect(tasks.commit_without_waiting_for_disk)
