@@ -21,6 +21,7 @@ Needs PostgreSQL, Redis and wrk; the baselines' virtualenv is built on first use
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import tempfile
@@ -238,22 +239,23 @@ def job_figures(args, folder: Path, venv: Path) -> list[Figure]:
 
 
 def web_workers(base: str) -> list[int]:
-    """The worker processes of the gunicorn serving `base` (its master's
-    children): found by the address in their command line or environment."""
-    bind = base.removeprefix("http://").encode()
-    serving = {}
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-            environ = (proc / "environ").read_bytes()
-            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError):
-            continue
-        if b"gunicorn" in cmdline and (
-            bind in cmdline or b"WEB_BIND=" + bind in environ
-        ):
-            serving[int(proc.name)] = parent
-    return [pid for pid, parent in serving.items() if parent in serving]
+    """The worker processes of the gunicorn serving `base`: of the processes
+    that hold its listening socket (`ss`), those whose parent holds it too.
+    (gunicorn rewrites its processes' command lines and environment.)"""
+    port = base.rsplit(":", 1)[1]
+    listing = subprocess.run(
+        ["ss", "-Hltnp", f"sport = :{port}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
+    holders = {int(pid) for pid in re.findall(r"pid=(\d+)", listing)}
+    return sorted(pid for pid in holders if parent_pid(pid) in holders)
+
+
+def parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def list_seconds_and_growth(base: str) -> tuple[float, float]:
