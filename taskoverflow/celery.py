@@ -3,11 +3,15 @@ from pathlib import Path
 
 from celery import Celery
 
+from taskoverflow.worker_alive import AliveFile
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskoverflow.settings")
 
 app = Celery("taskoverflow")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The worker's sign of life for its health check (taskoverflow/healthcheck.py).
+app.steps["worker"].add(AliveFile)
 
 
 @app.on_after_configure.connect

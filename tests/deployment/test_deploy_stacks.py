@@ -10,14 +10,10 @@ calendars volume, and the database's TLS (the test server has none).
 """
 
 import hashlib
-import json
-import re
 import secrets
-import time
 import uuid
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 import requests
 
@@ -38,79 +34,8 @@ from tests.support.services import (
     redis_reachable,
     require,
 )
-
-
-def client(service: str, aws_env: dict[str, str]):
-    return boto3.client(
-        service,
-        endpoint_url=aws_env["AWS_ENDPOINT_URL"],
-        region_name=aws_env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=aws_env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=aws_env["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
-def readme_todo() -> dict:
-    """The todo that the deployment page's Compose walk-through creates."""
-    block = doc_page("deployment").split("docker compose up --build", 1)[1]
-    match = re.search(r"-d '(\{.*?\})'", block)
-    assert match, "the Compose walk-through creates a todo with curl -d '{...}'"
-    return json.loads(match.group(1))
-
-
-def walk_through(base: str, *, headers=None, public: str | None = None) -> str:
-    """The deployment page's curl walk-through; returns the job's id. `public`
-    is the base URL the service names in its answers (the load balancer's),
-    reached at `base`."""
-    page = requests.get(f"{base}/", headers=headers, timeout=10)
-    assert page.status_code == 200 and "Generate calendar" in page.text
-    stylesheet = re.search(r'href="(/static/app\.[0-9a-f]+\.css)"', page.text)
-    assert stylesheet, "the page links its stylesheet by its hashed name"
-    css = requests.get(base + stylesheet.group(1), headers=headers, timeout=10)
-    assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
-
-    todo = readme_todo()
-    created = requests.post(
-        f"{base}/api/v1/todos", json=todo, headers=headers, timeout=10
-    )
-    assert created.status_code == 201, created.text
-    listed = requests.get(f"{base}/api/v1/todos", headers=headers, timeout=10)
-    assert [t["title"] for t in listed.json()] == [todo["title"]]
-
-    queued = requests.post(f"{base}/api/v1/todos/ical", headers=headers, timeout=10)
-    assert queued.status_code == 202, queued.text
-    job = queued.json()
-    task_url = job["task_url"]
-    if public:
-        assert task_url.startswith(f"{public}/api/v1/todos/ical/")
-        task_url = base + task_url[len(public) :]
-
-    status, elapsed = wait_until_finished(task_url, headers)
-    assert status == "SUCCESS", f"{status} after {elapsed:.1f} s"
-    result_url = requests.get(task_url, headers=headers, timeout=10).json()
-    result_url = result_url["result_url"]
-    if public:
-        result_url = base + result_url[len(public) :]
-    result = requests.get(
-        result_url, headers=headers, timeout=10, allow_redirects=False
-    )
-    if result.status_code == 302:  # calendars in S3: straight from the bucket
-        result = requests.get(result.headers["Location"], timeout=10)
-    assert result.status_code == 200
-    assert result.headers["Content-Type"] == "text/calendar; charset=utf-8"
-    assert f"SUMMARY:{todo['title']}" in result.text
-    return job["task_id"]
-
-
-def wait_until_finished(task_url: str, headers) -> tuple[str, float]:
-    """Poll a job's status until it finishes (60 s at most)."""
-    started = time.monotonic()
-    while True:
-        status = requests.get(task_url, headers=headers, timeout=10).json()
-        elapsed = time.monotonic() - started
-        if status["task_status"] in ("SUCCESS", "FAILURE") or elapsed > 60:
-            return status["task_status"], elapsed
-        time.sleep(0.05)
+from tests.support.walkthrough import aws_client as client
+from tests.support.walkthrough import walk_through
 
 
 # --- docker-compose.yml -----------------------------------------------------------
