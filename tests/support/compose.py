@@ -15,7 +15,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 import yaml
@@ -91,6 +91,11 @@ class Stack:
         self.files = [PROJECT_DIR / "docker-compose.yml", write_override(folder)]
         self.env = env
         self.logs = folder / "logs"
+        # What the stack needs beside its containers (moto); ended after them.
+        self.beside = ExitStack()
+
+    def enter(self, context: AbstractContextManager):
+        return self.beside.enter_context(context)
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         files = [arg for path in self.files for arg in ("-f", str(path))]
@@ -129,6 +134,7 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         (self.logs / "compose.log").write_text(self.run("logs", "--no-color").stdout)
         self.run("down", "-v", "--remove-orphans", "-t", "10")
+        self.beside.close()
 
 
 @contextmanager

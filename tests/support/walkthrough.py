@@ -4,6 +4,7 @@ create a todo, ask for a calendar, follow the job, get it."""
 import json
 import re
 import time
+from urllib.parse import urlsplit
 
 import boto3
 import requests
@@ -82,3 +83,27 @@ def wait_until_finished(task_url: str, headers) -> tuple[str, float]:
         if status["task_status"] in ("SUCCESS", "FAILURE") or elapsed > 60:
             return status["task_status"], elapsed
         time.sleep(0.05)
+
+
+def job_finishes_through_a_stop(base: str, stop, *, headers=None) -> float:
+    """Queue a calendar job, and once a worker has started it, call `stop` (a
+    warm shutdown of that worker): the job still ends SUCCESS. Returns how long
+    `stop` took, which is about the job's remaining time."""
+    queued = requests.post(f"{base}/api/v1/todos/ical", headers=headers, timeout=10)
+    assert queued.status_code == 202, queued.text
+    # The URL's path, at `base` (the service may name another host: the
+    # load balancer's, or its own inside a container).
+    task_url = base + urlsplit(queued.json()["task_url"]).path
+    deadline = time.monotonic() + 60
+    while (
+        requests.get(task_url, headers=headers, timeout=10).json()["task_status"]
+        != "STARTED"
+    ):
+        assert time.monotonic() < deadline, "no worker started the job in 60 s"
+        time.sleep(0.05)
+    started = time.monotonic()
+    stop()
+    stopped_after = time.monotonic() - started
+    status = requests.get(task_url, headers=headers, timeout=10).json()
+    assert status["task_status"] == "SUCCESS", status
+    return stopped_after
