@@ -61,6 +61,7 @@ def test_the_compose_stack_serves_the_readme_walk_through(
             }
         )
         variables["AWS_SESSION_TOKEN"] = ""
+        variables["SQS_QUEUE_URL"] = ""  # moto's queue, which Celery makes
         extra["AWS_ENDPOINT_URL"] = aws_env["AWS_ENDPOINT_URL"]  # moto, not AWS
 
     redis_host = urlsplit(REDIS_URL).netloc
@@ -74,13 +75,17 @@ def test_the_compose_stack_serves_the_readme_walk_through(
             "CELERY_BROKER_URL": given["CELERY_BROKER_URL"].replace(
                 "redis:6379", redis_host
             ),
+            "CACHE_URL": given["CACHE_URL"].replace("redis:6379", redis_host),
             "MEDIA_ROOT": str(media),
             **extra,
         }
         changed = {key for key in here if here[key] != given.get(key)}
-        assert changed <= {"DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT"} | set(
-            extra
-        )
+        assert changed <= {
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "CACHE_URL",
+            "MEDIA_ROOT",
+        } | set(extra)
         environments[service] = project_env(
             **{**image_environment(image_static_root), **here}
         )

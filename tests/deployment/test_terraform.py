@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.deployment import (
     BOTO3_READS,
+    STDLIB_READS,
     TERRAFORM_DIR,
     WEB_COMMAND,
     WORKER_COMMAND,
@@ -75,7 +76,7 @@ def test_the_aws_provider_is_pinned_to_5_and_the_region_defaults_to_us_east_1(tf
 def test_the_job_queue_is_encrypted_outlives_a_job_and_has_a_dead_letter_queue(tf):
     ical = resource(tf, "aws_sqs_queue", "ical")
     dead = resource(tf, "aws_sqs_queue", "ical_dead_letter")
-    assert ical["name"] == "ical"
+    assert ical["name"] == "${var.name}-ical"
     assert ical["sqs_managed_sse_enabled"] is True
     assert dead["sqs_managed_sse_enabled"] is True
     assert not ical.get("fifo_queue")
@@ -99,12 +100,21 @@ def test_the_job_queue_is_encrypted_outlives_a_job_and_has_a_dead_letter_queue(t
     assert "aws_sqs_queue.ical.arn" in allow["redrive_allow_policy"]
 
 
+def test_every_queue_and_task_family_is_named_from_the_one_prefix(tf):
+    """Two deploys share an account: each name starts with var.name."""
+    names = [body["name"] for body in tf["resource"]["aws_sqs_queue"].values()]
+    names += [
+        body["family"] for body in tf["resource"]["aws_ecs_task_definition"].values()
+    ]
+    assert names and all(name.startswith("${var.name}-") for name in names), names
+
+
 def test_the_queue_demo_queues_are_a_standard_and_a_deduplicating_fifo_queue(tf):
     standard = resource(tf, "aws_sqs_queue", "prac")
     fifo = resource(tf, "aws_sqs_queue", "prac_fifo")
-    assert standard["name"] == "csse6400_prac"
+    assert standard["name"] == "${var.name}-csse6400_prac"
     assert not standard.get("fifo_queue")
-    assert fifo["name"] == "csse6400_prac.fifo"
+    assert fifo["name"] == "${var.name}-csse6400_prac.fifo"
     assert fifo["fifo_queue"] is True
     assert fifo["content_based_deduplication"] is True
     assert standard["sqs_managed_sse_enabled"] is fifo["sqs_managed_sse_enabled"]
@@ -179,7 +189,7 @@ def test_both_services_get_the_same_environment_of_variables_the_code_reads(tf):
     shared = set(tf["locals"]["app_environment"])
     web_only = set(tf["locals"]["web_environment"])
     secrets = {secret["name"] for secret in tf["locals"]["secrets"]}
-    read = variables_read_by_the_code() | BOTO3_READS
+    read = variables_read_by_the_code() | BOTO3_READS | STDLIB_READS
     assert shared | web_only | secrets <= read, (shared | web_only | secrets) - read
     assert shared | web_only | secrets <= documented_variables()
     assert web_only == {"WEB_BIND", "WEB_CONCURRENCY", "NUM_PROXIES", "WEB_KEEPALIVE"}

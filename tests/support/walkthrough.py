@@ -30,10 +30,13 @@ def readme_todo() -> dict:
     return json.loads(match.group(1))
 
 
-def walk_through(base: str, *, headers=None, public: str | None = None) -> str:
+def walk_through(
+    base: str, *, headers=None, public: str | None = None, follow=None
+) -> str:
     """The deployment page's curl walk-through; returns the job's id. `public`
     is the base URL the service names in its answers (the load balancer's),
-    reached at `base`."""
+    reached at `base`; `follow(url)` fetches a download's redirect to S3
+    (default: requests.get)."""
     page = requests.get(f"{base}/", headers=headers, timeout=10)
     assert page.status_code == 200 and "Generate calendar" in page.text
     stylesheet = re.search(r'href="(/static/app\.[0-9a-f]+\.css)"', page.text)
@@ -67,8 +70,8 @@ def walk_through(base: str, *, headers=None, public: str | None = None) -> str:
         result_url, headers=headers, timeout=10, allow_redirects=False
     )
     if result.status_code == 302:  # calendars in S3: straight from the bucket
-        result = requests.get(result.headers["Location"], timeout=10)
-    assert result.status_code == 200
+        result = (follow or requests.get)(result.headers["Location"])
+    assert result.status_code == 200, result.text[:500]
     assert result.headers["Content-Type"] == "text/calendar; charset=utf-8"
     assert f"SUMMARY:{todo['title']}" in result.text
     return job["task_id"]

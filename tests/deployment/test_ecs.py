@@ -1,0 +1,83 @@
+"""terraform/ecs.tf's tasks, run on Docker as Fargate runs them, against moto
+with IAM enforced and each task role's policies from terraform/iam.tf
+(tests/support/ecs.py): the web task answers the load balancer's health check
+under its role; the worker task, under its role, builds a job posted to the web
+task into S3; SIGTERM to the worker mid-job lets the job finish."""
+
+from functools import partial
+
+import pytest
+
+from tests.support.ecs import (
+    LOAD_BALANCER,
+    THROUGH_THE_LOAD_BALANCER,
+    ecs_cluster,
+    fetch_signed_url,
+    health_answer,
+    web_base,
+)
+from tests.support.walkthrough import job_finishes_through_a_stop, walk_through
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_images")]
+SLOW_JOB_SECONDS = 4
+
+
+@pytest.fixture
+def ecs(tmp_path, postgres_database):
+    with ecs_cluster(tmp_path, postgres_database) as cluster:
+        if "migrate" in cluster.tf["resource"]["aws_ecs_task_definition"]:
+            migrated = cluster.run_to_completion("migrate")
+            assert migrated.returncode == 0, migrated.stdout[-3000:]
+        yield cluster
+
+
+def test_the_web_task_answers_the_load_balancers_health_check_under_its_role(ecs):
+    env = ecs.environment("web")
+    web = ecs.start("web", env)
+
+    answer = health_answer(web_base(env))
+
+    assert answer.status_code == 200, answer.text
+    web.wait_until_healthy()  # the container's own healthCheck too
+
+
+def test_the_worker_task_starts_on_its_read_only_root_as_its_user(ecs):
+    worker = ecs.start("worker", ecs.environment("worker"))
+
+    worker.wait_until_healthy()
+
+    assert "ready." in worker.logs()
+
+
+def test_a_job_posted_to_web_is_built_by_the_worker_into_s3_and_survives_sigterm(ecs):
+    web_env = ecs.environment("web")
+    ecs.start("web", web_env)
+    worker_env = ecs.environment("worker", ICAL_SIMULATED_DELAY=str(SLOW_JOB_SECONDS))
+    worker = ecs.start("worker", worker_env)
+    base = web_base(web_env)
+    assert health_answer(base).status_code == 200
+    worker.wait_until_healthy()
+
+    # The walk-through through the load balancer: the calendar lands in S3.
+    walk_through(
+        base,
+        headers=THROUGH_THE_LOAD_BALANCER,
+        public=f"https://{LOAD_BALANCER}",
+        follow=partial(fetch_signed_url, ecs.aws, ecs.keys["web"]),
+    )
+    bucket = ecs.aws.values["aws_s3_bucket.calendars.bucket"]
+    stored = ecs.aws.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert [item["Key"].startswith("calendars/") for item in stored] == [True]
+
+    # SIGTERM mid-job, as ECS stops a task (SIGKILL after stopTimeout).
+    timeout = worker.definition["stopTimeout"]
+    took = job_finishes_through_a_stop(
+        base,
+        lambda: ecs.stop_task(worker, timeout),
+        headers=THROUGH_THE_LOAD_BALANCER,
+    )
+    assert took < timeout
+    assert "Warm shutdown" in worker.logs()
+    # Celery used the queue by its URL: it listed and created no other.
+    queues = ecs.aws.client("sqs").list_queues()["QueueUrls"]
+    assert queues == [ecs.aws.values["aws_sqs_queue.ical.url"]]
