@@ -44,9 +44,9 @@ def test_the_web_task_answers_the_load_balancers_health_check_under_its_role(ecs
 def test_the_worker_task_starts_on_its_read_only_root_as_its_user(ecs):
     worker = ecs.start("worker", ecs.environment("worker"))
 
-    worker.wait_until_healthy()
+    worker.wait_for_log(" ready.")  # Celery's word for it
 
-    assert "ready." in worker.logs()
+    worker.wait_until_healthy()
 
 
 def test_a_job_posted_to_web_is_built_by_the_worker_into_s3_and_survives_sigterm(ecs):

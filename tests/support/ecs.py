@@ -254,7 +254,10 @@ class Task:
         return state.strip() == "true"
 
     def healthy(self) -> bool:
-        """The container definition's healthCheck, run as ECS runs it."""
+        """The container definition's healthCheck, run as ECS runs it; without
+        one ECS judges only that the container runs."""
+        if "healthCheck" not in self.definition:
+            return True
         command = self.definition["healthCheck"]["command"]
         if command[0] == "CMD-SHELL":
             command = ["CMD", "sh", "-c", command[1]]
@@ -269,6 +272,13 @@ class Task:
             lambda: self.fail_if_stopped() or self.healthy(),
             timeout=timeout,
             what=f"{self.definition['name']} task health",
+        )
+
+    def wait_for_log(self, text: str, timeout: float = 120) -> None:
+        wait_until(
+            lambda: self.fail_if_stopped() or text in self.logs(),
+            timeout=timeout,
+            what=f"{text!r} in the {self.definition['name']} task's log",
         )
 
     def fail_if_stopped(self) -> bool:
