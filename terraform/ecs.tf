@@ -134,13 +134,13 @@ locals {
 resource "aws_cloudwatch_log_group" "web" {
   name              = "/ecs/${var.name}/web"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.main.arn
+  kms_key_id        = local.kms_key_arn
 }
 
 resource "aws_cloudwatch_log_group" "worker" {
   name              = "/ecs/${var.name}/worker"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.main.arn
+  kms_key_id        = local.kms_key_arn
 }
 
 resource "aws_ecs_cluster" "main" {

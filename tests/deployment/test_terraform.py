@@ -22,6 +22,7 @@ from tests.support.deployment import (
     WEB_COMMAND,
     WORKER_COMMAND,
     checkov_skips,
+    doc_page,
     documented_variables,
     reference,
     terraform,
@@ -380,7 +381,8 @@ def test_task_roles_allow_only_the_queue_and_bucket_actions_on_these_resources(t
     for role, expected in allowed.items():
         actions: dict[str, set[str]] = {}
         for statement in documents[role]["statement"]:
-            assert "*" not in json.dumps(statement["resources"]).replace("/*", "")
+            resources = json.dumps(statement["resources"]).replace("[*]", "")
+            assert "*" not in resources.replace("/*", "")
             for action in statement["actions"]:
                 service, _, name = action.partition(":")
                 assert "*" not in name, action
@@ -393,7 +395,7 @@ def test_task_roles_allow_only_the_queue_and_bucket_actions_on_these_resources(t
                         for r in statement["resources"]
                     )
                 elif service == "kms":
-                    assert statement["resources"] == ["${aws_kms_key.main.arn}"]
+                    assert statement["resources"] == "${aws_kms_key.main[*].arn}"
                 else:
                     pytest.fail(f"{role}: unexpected action {action}")
         assert actions["sqs"] == expected["sqs"], role
@@ -420,6 +422,25 @@ def test_an_existing_role_such_as_labrole_can_replace_the_roles_made_here(tf):
     assert tf["locals"]["make_roles"] == "${var.existing_role_name == null}"
     existing = tf["data"]["aws_iam_role"]["existing"]
     assert existing["name"] == "${var.existing_role_name}"
+
+
+def test_with_an_existing_role_no_key_is_made_and_the_docs_list_its_permissions(tf):
+    """The Learner Lab path: an existing role's policies are not ours, so no
+    customer-managed key (AWS's managed keys instead); the deployment page
+    names every action the project's own policies grant, for that role."""
+    for type_ in ("aws_kms_key", "aws_kms_alias"):
+        assert resource(tf, type_, "main")["count"] == "${local.make_roles ? 1 : 0}"
+    assert tf["locals"]["kms_key_arn"] == "${one(aws_kms_key.main[*].arn)}"
+    learner_lab = doc_page("deployment").split("**AWS Academy Learner Lab.**")[1]
+    learner_lab = learner_lab.split("\n\n")[0]
+    granted = {
+        action
+        for document in tf["data"]["aws_iam_policy_document"].values()
+        for statement in document["statement"]
+        for action in statement.get("actions", [])
+        if not action.startswith(("kms:", "sts:"))
+    }
+    assert granted and all(f"`{action}`" in learner_lab for action in granted)
 
 
 def test_the_outputs_are_the_web_url_the_queue_urls_and_the_ecr_repository(tf):

@@ -91,6 +91,7 @@ def policy_document(tf: dict, name: str) -> dict:
                 "Sid": statement["sid"],
                 "Effect": statement.get("effect", "Allow"),
                 "Action": statement["actions"],
+                # A list, or a whole expression that is one (a splat).
                 "Resource": statement["resources"],
             }
             for statement in statements
@@ -208,7 +209,7 @@ def make_resources(aws: Aws, tf: dict, database_url: str) -> None:
             "aws_sqs_queue.ical.arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:{queue}",
             "aws_s3_bucket.calendars.bucket": bucket,
             "aws_s3_bucket.calendars.arn": f"arn:aws:s3:::{bucket}",
-            "aws_kms_key.main.arn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/none",
+            "aws_kms_key.main[*].arn": f"arn:aws:kms:us-east-1:{ACCOUNT}:key/none",
             "aws_secretsmanager_secret.django.arn": secret_arns["django"],
             "aws_secretsmanager_secret.database.arn": secret_arns["database"],
             "tostring(var.ical_time_limit)": str(time_limit),
