@@ -12,7 +12,6 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -22,6 +21,7 @@ import yaml
 
 from tests.support.deployment import compose
 from tests.support.docker import docker, ensure_images
+from tests.support.faults import TcpProxy
 from tests.support.processes import (
     BIN,
     PROJECT_DIR,
@@ -158,47 +158,29 @@ def enter_network_namespace(pid: int) -> None:
             raise OSError(ctypes.get_errno(), "setns into the stack's namespace")
 
 
-def pump(source: socket.socket, target: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            target.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for end in (source, target):
-            try:
-                end.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+class NamespacedProxy(TcpProxy):
+    """A TcpProxy listening here whose target port is in process `pid`'s
+    network namespace: its accepting thread enters that namespace (after the
+    listener is made here), so that the connections it opens are made there."""
+
+    def __init__(self, pid: int, target_port: int) -> None:
+        super().__init__(target_port)
+        self.pid = pid
+
+    def _accept(self, listener: socket.socket) -> None:
+        enter_network_namespace(self.pid)
+        super()._accept(listener)
 
 
 @contextmanager
 def forwarded_port(pid: int, port: int) -> Iterator[int]:
     """A port on this machine's 127.0.0.1 that leads to `port` on 127.0.0.1 in
-    process `pid`'s network namespace. The listening socket is made here; the
-    thread that accepts enters the namespace, so that it connects there."""
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        enter_network_namespace(pid)
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return  # closed: the forwarder is done
-            try:
-                upstream = socket.create_connection(("127.0.0.1", port), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            for ends in ((client, upstream), (upstream, client)):
-                threading.Thread(target=pump, args=ends, daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
+    process `pid`'s network namespace."""
+    proxy = NamespacedProxy(pid, port).start()
     try:
-        yield listener.getsockname()[1]
+        yield proxy.port
     finally:
-        listener.close()
+        proxy.refuse()
 
 
 @contextmanager
@@ -215,13 +197,8 @@ def moto_in(pid: int, log_dir: Path) -> Iterator[str]:
     )
 
     def answering() -> bool:
-        with forwarded_port(pid, port) as local:
-            try:
-                with socket.create_connection(("127.0.0.1", local), timeout=1) as s:
-                    s.sendall(b"GET /moto-api/ HTTP/1.0\r\n\r\n")
-                    return s.recv(12).startswith(b"HTTP/1.")
-            except OSError:
-                return False
+        # Werkzeug says so once it listens (the port is not reachable from here).
+        return b"Running on" in (log_dir / "moto.log").read_bytes()
 
     try:
         wait_until(answering, timeout=30, what="moto_server", process=process)

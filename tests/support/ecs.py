@@ -26,7 +26,8 @@ import requests
 
 from tests.support.deployment import ecs_metadata, render, terraform
 from tests.support.docker import PROJECT_IMAGE, docker
-from tests.support.processes import BIN, free_port, log_file, stop, wait_until
+from tests.support.processes import free_port, wait_until
+from tests.support.services import moto_sqs
 
 ACCOUNT = "123456789012"  # moto's
 LOAD_BALANCER = "taskoverflow-web-123456789.us-east-1.elb.amazonaws.com"
@@ -140,37 +141,15 @@ class Aws:
 
 @contextmanager
 def moto_with_iam(log_dir: Path) -> Iterator[Aws]:
-    """moto's server on a free port, with an admin user made before IAM is
-    enforced; every later request is checked against its signer's policies."""
-    port = free_port()
-    log = log_file(log_dir, "moto")
-    process = subprocess.Popen(
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-
-    def answering() -> bool:
-        try:
-            return requests.get(f"{endpoint}/moto-api/", timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_until(answering, timeout=30, what="moto_server", process=process)
-        bootstrap = Aws(
-            endpoint, {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
-        )
-        admin = bootstrap.user_with("ci-admin", [ADMIN_POLICY])
+    """moto's server, with an admin user made before IAM is enforced; every
+    later request is checked against its signer's policies."""
+    with moto_sqs(log_dir) as unchecked:
+        endpoint = unchecked["AWS_ENDPOINT_URL"]
+        admin = Aws(endpoint, unchecked).user_with("ci-admin", [ADMIN_POLICY])
         # From here on every request must be signed by a user allowed to make it.
-        requests.post(
-            f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=5
-        ).raise_for_status()
+        enforce = requests.post(f"{endpoint}/moto-api/reset-auth", data=b"0", timeout=5)
+        enforce.raise_for_status()
         yield Aws(endpoint, admin)
-    finally:
-        stop(process)
-        log.close()
 
 
 def make_resources(aws: Aws, tf: dict, database_url: str) -> None:
