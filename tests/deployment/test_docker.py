@@ -4,8 +4,10 @@ entrypoint, the health check, and the imports of the web and worker commands.
 The whole Compose stack runs in test_deploy_stacks.py."""
 
 import fnmatch
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,6 +114,24 @@ def test_the_health_check_names_an_allowed_host(tmp_path, sqlite_env):
         result = run_python(["-m", "taskoverflow.healthcheck"], as_in_the_image(env))
 
         assert result.returncode == 0, result.stderr
+
+
+def test_the_worker_health_check_wants_a_recent_sign_of_life(tmp_path):
+    """`healthcheck worker`: unhealthy before the worker's loop has touched its
+    file in TMPDIR, healthy after, unhealthy once the touches stop."""
+    env = project_env(TMPDIR=str(tmp_path))
+    command = ["-m", "taskoverflow.healthcheck", "worker"]
+    alive = tmp_path / "taskoverflow-worker-alive"
+
+    never = run_python(command, env)
+    alive.touch()
+    fresh = run_python(command, env)
+    os.utime(alive, (time.time() - 600, time.time() - 600))
+    stale = run_python(command, env)
+
+    assert never.returncode == 1 and "has not started" in never.stderr
+    assert fresh.returncode == 0, fresh.stderr
+    assert stale.returncode == 1 and "silent for" in stale.stderr
 
 
 def test_static_files_are_collected_at_build_with_the_dockerfiles_command(
