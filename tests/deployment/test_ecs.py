@@ -39,6 +39,8 @@ def test_the_web_task_answers_the_load_balancers_health_check_under_its_role(ecs
 
     assert answer.status_code == 200, answer.text
     web.wait_until_healthy()  # the container's own healthCheck too
+    # Nothing tried to write to the read-only root (gunicorn's control socket).
+    assert "[ERROR]" not in web.logs()
 
 
 def test_the_worker_task_starts_on_its_read_only_root_as_its_user(ecs):
