@@ -14,6 +14,7 @@ from tests.support.ecs import (
     ecs_cluster,
     fetch_signed_url,
     health_answer,
+    task_container,
     web_base,
 )
 from tests.support.walkthrough import job_finishes_through_a_stop, walk_through
@@ -49,6 +50,20 @@ def test_the_worker_task_starts_on_its_read_only_root_as_its_user(ecs):
     worker.wait_for_log(" ready.")  # Celery's word for it
 
     worker.wait_until_healthy()
+
+
+def test_a_fargate_task_volume_at_tmp_would_not_do_for_the_worker(ecs):
+    """Why TMPDIR is /dev/shm: Fargate mounts a task volume as an empty
+    root-owned 0755 folder, which the image's user cannot write."""
+    definition = task_container(ecs.tf, "worker")
+    env = ecs.environment("worker")
+    assert env.pop("TMPDIR") == "/dev/shm"
+    with_volume = {**definition, "mountPoints": [{"containerPath": "/tmp"}]}
+
+    worker = ecs.start("worker", env, definition=with_volume)
+
+    with pytest.raises(AssertionError, match="No usable temporary directory"):
+        worker.wait_for_log(" ready.")
 
 
 def test_a_job_posted_to_web_is_built_by_the_worker_into_s3_and_survives_sigterm(ecs):

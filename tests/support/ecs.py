@@ -334,8 +334,11 @@ class Ecs:
             **added,
         }
 
-    def start(self, task: str, env: dict[str, str]) -> Task:
-        definition = task_container(self.tf, task)
+    def start(
+        self, task: str, env: dict[str, str], *, definition: dict | None = None
+    ) -> Task:
+        """Task `task` (its container definition, or `definition` instead)."""
+        definition = definition or task_container(self.tf, task)
         name = f"ecs-{task}-{uuid.uuid4().hex[:8]}"
         args = docker_run_args(definition, env, self.folder)
         container_id = docker(
