@@ -56,10 +56,26 @@ def broker_problem() -> str | None:
                     connect_timeout=1.5, read_timeout=1.5, retries={"max_attempts": 1}
                 ),
             )
-            client.list_queues(MaxResults=1)
+            queue_url = _predefined_queue_url(options)
+            if queue_url:
+                # What the web role may do (terraform/iam.tf): read its queue's
+                # attributes by URL. It may not list the account's queues.
+                client.get_queue_attributes(
+                    QueueUrl=queue_url, AttributeNames=["QueueArn"]
+                )
+            else:
+                # Only against a local SQS API (settings.py refuses sqs://
+                # without SQS_QUEUE_URL elsewhere), where Celery makes the queue.
+                client.list_queues(MaxResults=1)
     except Exception as error:
         return _reason(error)
     return None
+
+
+def _predefined_queue_url(options: dict) -> str | None:
+    queues = options.get("predefined_queues") or {}
+    queue = queues.get(current_app.conf.task_default_queue) or {}
+    return queue.get("url")
 
 
 def service_problems() -> dict[str, str | None]:

@@ -10,6 +10,8 @@ from kombu.exceptions import ChannelError
 from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.json import dumps
 
+from taskoverflow.worker_alive import AliveFile
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskoverflow.settings")
 
 
@@ -46,6 +48,8 @@ TRANSPORT_ALIASES["filesystem"] = "taskoverflow.celery:EmbeddedTransport"
 app = Celery("taskoverflow")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The worker's sign of life for its health check (taskoverflow/healthcheck.py).
+app.steps["worker"].add(AliveFile)
 
 
 @app.on_after_configure.connect

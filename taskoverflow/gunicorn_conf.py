@@ -39,5 +39,8 @@ forwarded_allow_ips = ""
 # Workers' heartbeat files: in memory where there is /dev/shm (Linux, containers),
 # as gunicorn advises; the image's root filesystem is read-only on ECS.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# gunicorn 25+ opens a control socket under $HOME by default; the image's /app
+# is read-only on ECS (an error at every start) and nothing here uses gunicornc.
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"

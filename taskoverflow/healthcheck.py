@@ -1,5 +1,7 @@
 """The image's HEALTHCHECK: exit 0 when this container's web server answers
-/api/v1/health with 200, 1 otherwise (and say why).
+/api/v1/health with 200, 1 otherwise (and say why). `python -m
+taskoverflow.healthcheck worker` checks a worker instead: its event loop has
+touched its sign of life lately (taskoverflow/worker_alive.py).
 
 Asks the port of WEB_BIND on 127.0.0.1, naming the first of ALLOWED_HOSTS as the
 host so that Django answers it. It reads no settings and takes a fraction of a
@@ -12,7 +14,7 @@ import urllib.error
 import urllib.request
 
 
-def main() -> int:
+def web_healthy() -> int:
     port = os.environ.get("WEB_BIND", "127.0.0.1:6400").rsplit(":", 1)[-1]
     hosts = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "").split(",")]
     host = next((h.lstrip(".") for h in hosts if h and h != "*"), "localhost")
@@ -33,5 +35,24 @@ def main() -> int:
     return 0
 
 
+def worker_healthy() -> int:
+    from taskoverflow.worker_alive import STALE_SECONDS, seconds_since_alive
+
+    age = seconds_since_alive()
+    if age is None:
+        print("unhealthy: the worker has not started", file=sys.stderr)
+        return 1
+    if age > STALE_SECONDS:
+        print(
+            f"unhealthy: the worker's loop is silent for {age:.0f} s", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    return worker_healthy() if argv[:1] == ["worker"] else web_healthy()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

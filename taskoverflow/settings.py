@@ -148,8 +148,10 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
     )
-# Throttle counts live in the cache: set CACHE_URL (e.g. redis://HOST:6379/2) to
-# share them between processes; the default counts per process.
+# Throttle counts live in the cache: set CACHE_URL to share them between
+# processes and tasks, e.g. redis://HOST:6379/2, or dbcache://taskoverflow_cache
+# (Django's database cache; its table is made with the migrations, by
+# `python -m taskoverflow.prestart --migrate`). The default counts per process.
 CACHES = {
     "default": env.cache_url_config(
         env.str("CACHE_URL", default="") or "locmemcache://"
@@ -407,6 +409,14 @@ elif _broker_scheme == "sqs":
         CELERY_BROKER_TRANSPORT_OPTIONS["predefined_queues"] = {
             CELERY_TASK_DEFAULT_QUEUE: {"url": queue_url}
         }
+    elif not DEBUG and not env.str("AWS_ENDPOINT_URL", default=""):
+        # Celery would make the queue itself, with its own attributes, and need
+        # the right to list and create queues: in AWS the queue is terraform's.
+        raise ImproperlyConfigured(
+            "SQS_QUEUE_URL must name the job queue when CELERY_BROKER_URL is "
+            "sqs:// and DEBUG is off (terraform's output queue_urls.ical); only "
+            "a local SQS API (AWS_ENDPOINT_URL) may have Celery create it."
+        )
 
 # The worker's artificial wait before building, in seconds, to reproduce the slow
 # job of the original exercise.

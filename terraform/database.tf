@@ -38,7 +38,7 @@ resource "aws_db_instance" "main" {
   max_allocated_storage = 100
   storage_type          = "gp3"
   storage_encrypted     = true
-  kms_key_id            = aws_kms_key.main.arn
+  kms_key_id            = local.kms_key_arn
 
   db_name  = "taskoverflow"
   username = "taskoverflow"

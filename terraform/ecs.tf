@@ -22,6 +22,14 @@ locals {
     CALENDAR_BUCKET         = aws_s3_bucket.calendars.bucket
     ICAL_TIME_LIMIT         = tostring(var.ical_time_limit)
     LOG_LEVEL               = "INFO"
+    # The root filesystem is read-only, and Fargate mounts an empty task volume
+    # as a root-owned 0755 folder that the image's user cannot write; /dev/shm
+    # is writable by every user on Fargate (memory of the task's own). Celery's
+    # pool and the calendar writer need a temporary directory at start.
+    TMPDIR = "/dev/shm"
+    # Throttle counts shared by every process and task: Django's database
+    # cache, its table made by the migrate task.
+    CACHE_URL = "dbcache://taskoverflow_cache"
   }
   web_environment = {
     WEB_BIND        = "0.0.0.0:6400"
@@ -52,6 +60,14 @@ locals {
     stopTimeout = 30
     # Nothing writes to the image (gunicorn's heartbeats go to /dev/shm).
     readonlyRootFilesystem = true
+    # The image's HEALTHCHECK, which ECS runs only when named here.
+    healthCheck = {
+      command     = ["CMD", "python", "-m", "taskoverflow.healthcheck"]
+      interval    = 30
+      timeout     = 10
+      retries     = 3
+      startPeriod = 60
+    }
     logConfiguration = {
       logDriver = "awslogs"
       options = {
@@ -75,6 +91,14 @@ locals {
     # at most ICAL_TIME_LIMIT seconds; 120 is the most Fargate waits.
     stopTimeout            = 120
     readonlyRootFilesystem = true
+    # The worker's own event loop touches its sign of life (worker_alive.py).
+    healthCheck = {
+      command     = ["CMD", "python", "-m", "taskoverflow.healthcheck", "worker"]
+      interval    = 30
+      timeout     = 10
+      retries     = 3
+      startPeriod = 60
+    }
     logConfiguration = {
       logDriver = "awslogs"
       options = {
@@ -84,18 +108,40 @@ locals {
       }
     }
   }
+
+  # One-off, before the services serve or work (terraform/run-migrate-task.sh):
+  # applies the migrations and makes the cache table, then exits.
+  migrate_container = {
+    name      = "migrate"
+    image     = local.image
+    essential = true
+    command   = ["migrate"]
+    environment = [
+      for name, value in local.app_environment : { name = name, value = value }
+    ]
+    secrets                = local.secrets
+    readonlyRootFilesystem = true
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.web.name
+        awslogs-region        = var.region
+        awslogs-stream-prefix = "migrate"
+      }
+    }
+  }
 }
 
 resource "aws_cloudwatch_log_group" "web" {
   name              = "/ecs/${var.name}/web"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.main.arn
+  kms_key_id        = local.kms_key_arn
 }
 
 resource "aws_cloudwatch_log_group" "worker" {
   name              = "/ecs/${var.name}/worker"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.main.arn
+  kms_key_id        = local.kms_key_arn
 }
 
 resource "aws_ecs_cluster" "main" {
@@ -132,6 +178,22 @@ resource "aws_ecs_task_definition" "worker" {
   execution_role_arn       = local.execution_role_arn
   task_role_arn            = local.worker_role_arn
   container_definitions    = jsonencode([local.worker_container])
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = "X86_64"
+  }
+}
+
+# Run by terraform/run-migrate-task.sh; it reaches only the database (no task role).
+resource "aws_ecs_task_definition" "migrate" {
+  family                   = "${var.name}-migrate"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = 256
+  memory                   = 512
+  execution_role_arn       = local.execution_role_arn
+  container_definitions    = jsonencode([local.migrate_container])
 
   runtime_platform {
     operating_system_family = "LINUX"

@@ -52,7 +52,7 @@ data "aws_iam_policy_document" "execution_secrets" {
   statement {
     sid       = "DecryptTheSecretsAndImage"
     actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.main.arn]
+    resources = aws_kms_key.main[*].arn
   }
 }
 
@@ -92,7 +92,7 @@ data "aws_iam_policy_document" "web" {
   statement {
     sid       = "DecryptCalendars"
     actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.main.arn]
+    resources = aws_kms_key.main[*].arn
   }
 }
 
@@ -139,7 +139,7 @@ data "aws_iam_policy_document" "worker" {
   statement {
     sid       = "EncryptCalendars"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.main.arn]
+    resources = aws_kms_key.main[*].arn
   }
 }
 

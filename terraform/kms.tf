@@ -1,6 +1,14 @@
 # One key for what this deploy stores: the calendars bucket, the image
-# repository, the database, its secrets and the logs.
+# repository, the database, its secrets and the logs. Only with roles made here:
+# the key's use is granted through their policies (iam.tf), and an existing role
+# (var.existing_role_name, the Learner Lab's LabRole) has policies that are not
+# ours to extend, so then everything uses AWS's managed keys instead.
+locals {
+  kms_key_arn = one(aws_kms_key.main[*].arn) # null: AWS's managed keys
+}
+
 resource "aws_kms_key" "main" {
+  count                   = local.make_roles ? 1 : 0
   description             = "${var.name}: calendars, images, database, secrets and logs"
   enable_key_rotation     = true
   deletion_window_in_days = 7
@@ -40,6 +48,7 @@ resource "aws_kms_key" "main" {
 }
 
 resource "aws_kms_alias" "main" {
+  count         = local.make_roles ? 1 : 0
   name          = "alias/${var.name}"
-  target_key_id = aws_kms_key.main.key_id
+  target_key_id = aws_kms_key.main[0].key_id
 }

@@ -27,3 +27,12 @@ output "cluster_name" {
   description = "The ECS cluster of the web and worker services."
   value       = aws_ecs_cluster.main.name
 }
+
+output "migrate_task" {
+  description = "What terraform/run-migrate-task.sh runs: the migrate task definition, and the network of the worker tasks (which reach the database)."
+  value = {
+    task_definition = aws_ecs_task_definition.migrate.arn
+    subnets         = data.aws_subnets.default.ids
+    security_group  = aws_security_group.worker.id
+  }
+}

@@ -12,7 +12,7 @@ resource "aws_ecr_repository" "app" {
 
   encryption_configuration {
     encryption_type = "KMS"
-    kms_key         = aws_kms_key.main.arn
+    kms_key         = local.kms_key_arn
   }
 }
 

@@ -15,7 +15,7 @@ resource "aws_secretsmanager_secret" "database" {
   #checkov:skip=CKV2_AWS_57:Tasks read the password when they start; rotating it needs the services redeployed with it, which no rotation function here does. Rotate with `terraform apply -replace=random_password.database`.
   name_prefix             = "${var.name}-database-"
   description             = "${var.name}: the PostgreSQL master user (RDS secret format)"
-  kms_key_id              = aws_kms_key.main.arn
+  kms_key_id              = local.kms_key_arn
   recovery_window_in_days = 0
 }
 
@@ -35,7 +35,7 @@ resource "aws_secretsmanager_secret" "django" {
   #checkov:skip=CKV2_AWS_57:Django's SECRET_KEY signs sessions; a new one logs everyone out, so it changes by `terraform apply -replace=random_password.secret_key`, not on a timer.
   name_prefix             = "${var.name}-django-"
   description             = "${var.name}: Django's SECRET_KEY"
-  kms_key_id              = aws_kms_key.main.arn
+  kms_key_id              = local.kms_key_arn
   recovery_window_in_days = 0
 }
 

@@ -116,6 +116,7 @@ def test_the_project_package_holds_settings_urls_celery_and_entry_points_only():
     # gunicorn_worker.py: the worker class gunicorn_conf.py names.
     entry_points |= {"wsgi.py", "asgi.py", "gunicorn_conf.py", "gunicorn_worker.py"}
     deployment_scripts = {"entrypoint.sh", "prestart.py", "healthcheck.py", "aws.py"}
+    deployment_scripts.add("worker_alive.py")  # the worker's health check
     files = {
         path.name
         for path in (PROJECT_DIR / PROJECT_PACKAGE).iterdir()

@@ -250,6 +250,24 @@ def test_sqs_queue_url_names_the_queue_so_celery_neither_lists_nor_creates_one()
     assert unnamed.stdout.strip() == "None", unnamed.stderr
 
 
+def test_production_on_sqs_refuses_to_let_celery_make_queues_in_aws():
+    """With DEBUG off, sqs:// needs SQS_QUEUE_URL (terraform's queue); only a
+    local SQS API (AWS_ENDPOINT_URL) may do without."""
+    production = {
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "ALLOWED_HOSTS": "example.com",
+        "CELERY_BROKER_URL": "sqs://",
+    }
+    refused = django_run("", project_env(**production))
+    local = django_run(
+        "", project_env(**production, AWS_ENDPOINT_URL="http://127.0.0.1:5000")
+    )
+    assert refused.returncode != 0
+    assert "SQS_QUEUE_URL must name the job queue" in refused.stderr
+    assert local.returncode == 0, local.stderr
+
+
 def test_database_password_and_tls_come_apart_from_the_url():
     env = project_env(
         DATABASE_URL="postgres://app@db.example:5432/todos?sslmode=require",
@@ -283,13 +301,16 @@ def test_importing_the_settings_makes_no_folders(tmp_path):
 def test_the_configuration_table_lists_every_variable_the_code_reads():
     from tests.support.deployment import (
         BOTO3_READS,
+        STDLIB_READS,
         documented_variables,
         variables_read_by_the_code,
     )
 
     read, documented = variables_read_by_the_code(), documented_variables()
     assert read - documented == set(), "read, but not in docs/configuration.md"
-    assert documented - read - BOTO3_READS == set(), "documented, but never read"
+    assert documented - read - BOTO3_READS - STDLIB_READS == set(), (
+        "documented, but never read"
+    )
 
 
 @pytest.mark.parametrize("name", ["ICAL_RATE_LIMIT", "TODO_WRITE_RATE_LIMIT"])

@@ -10,14 +10,10 @@ calendars volume, and the database's TLS (the test server has none).
 """
 
 import hashlib
-import json
-import re
 import secrets
-import time
 import uuid
 from urllib.parse import urlsplit
 
-import boto3
 import pytest
 import requests
 
@@ -32,103 +28,31 @@ from tests.support.deployment import (
     terraform,
 )
 from tests.support.entrypoint import web_container, worker_container
-from tests.support.processes import PROJECT_DIR, django_run, free_port, project_env
+from tests.support.processes import (
+    PROJECT_DIR,
+    free_port,
+    project_env,
+    run_python,
+)
 from tests.support.services import (
     REDIS_URL,
     redis_reachable,
     require,
 )
+from tests.support.walkthrough import aws_client as client
+from tests.support.walkthrough import first_user_token, walk_through
 
 
-def client(service: str, aws_env: dict[str, str]):
-    return boto3.client(
-        service,
-        endpoint_url=aws_env["AWS_ENDPOINT_URL"],
-        region_name=aws_env["AWS_DEFAULT_REGION"],
-        aws_access_key_id=aws_env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=aws_env["AWS_SECRET_ACCESS_KEY"],
-    )
+def host_token(env: dict[str, str]) -> str:
+    """The first user's token, made by this machine's manage.py with `env`."""
 
+    def run(command: list[str]) -> str:
+        assert command[0] == "python"
+        result = run_python(command[1:], env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
 
-def readme_todo() -> dict:
-    """The todo that the deployment page's Compose walk-through creates."""
-    block = doc_page("deployment").split("docker compose up --build", 1)[1]
-    match = re.search(r"-d '(\{.*?\})'", block)
-    assert match, "the Compose walk-through creates a todo with curl -d '{...}'"
-    return json.loads(match.group(1))
-
-
-def first_user_token(env: dict[str, str]) -> str:
-    """The deployment page's first steps with ACCOUNTS=required: a superuser
-    (non-interactively here), then `createtoken`, whose last line is the token."""
-    made = django_run(
-        "from django.contrib.auth import get_user_model\n"
-        "get_user_model().objects.create_superuser('admin', password='x' * 16)\n"
-        "from django.core.management import call_command\n"
-        "call_command('createtoken', 'admin', '--name', 'walk-through')\n",
-        env,
-    )
-    assert made.returncode == 0, made.stderr
-    return made.stdout.strip().splitlines()[-1]
-
-
-def walk_through(
-    base: str, *, token: str, headers=None, public: str | None = None
-) -> str:
-    """The deployment page's curl walk-through, with the first user's token;
-    returns the job's id. `public` is the base URL the service names in its
-    answers (the load balancer's), reached at `base`."""
-    # The page sends a stranger to sign in (ACCOUNTS=required).
-    page = requests.get(f"{base}/", headers=headers, timeout=10)
-    assert page.status_code == 200 and "Sign in" in page.text
-    headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
-    stylesheet = re.search(r'href="(/static/app\.[0-9a-f]+\.css)"', page.text)
-    assert stylesheet, "the page links its stylesheet by its hashed name"
-    css = requests.get(base + stylesheet.group(1), headers=headers, timeout=10)
-    assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
-
-    todo = readme_todo()
-    created = requests.post(
-        f"{base}/api/v1/todos", json=todo, headers=headers, timeout=10
-    )
-    assert created.status_code == 201, created.text
-    listed = requests.get(f"{base}/api/v1/todos", headers=headers, timeout=10)
-    assert [t["title"] for t in listed.json()] == [todo["title"]]
-
-    queued = requests.post(f"{base}/api/v1/todos/ical", headers=headers, timeout=10)
-    assert queued.status_code == 202, queued.text
-    job = queued.json()
-    task_url = job["task_url"]
-    if public:
-        assert task_url.startswith(f"{public}/api/v1/todos/ical/")
-        task_url = base + task_url[len(public) :]
-
-    status, elapsed = wait_until_finished(task_url, headers)
-    assert status == "SUCCESS", f"{status} after {elapsed:.1f} s"
-    result_url = requests.get(task_url, headers=headers, timeout=10).json()
-    result_url = result_url["result_url"]
-    if public:
-        result_url = base + result_url[len(public) :]
-    result = requests.get(
-        result_url, headers=headers, timeout=10, allow_redirects=False
-    )
-    if result.status_code == 302:  # calendars in S3: straight from the bucket
-        result = requests.get(result.headers["Location"], timeout=10)
-    assert result.status_code == 200
-    assert result.headers["Content-Type"] == "text/calendar; charset=utf-8"
-    assert f"SUMMARY:{todo['title']}" in result.text
-    return job["task_id"]
-
-
-def wait_until_finished(task_url: str, headers) -> tuple[str, float]:
-    """Poll a job's status until it finishes (60 s at most)."""
-    started = time.monotonic()
-    while True:
-        status = requests.get(task_url, headers=headers, timeout=10).json()
-        elapsed = time.monotonic() - started
-        if status["task_status"] in ("SUCCESS", "FAILURE") or elapsed > 60:
-            return status["task_status"], elapsed
-        time.sleep(0.05)
+    return first_user_token(run)
 
 
 # --- docker-compose.yml -----------------------------------------------------------
@@ -154,6 +78,7 @@ def test_the_compose_stack_serves_the_readme_walk_through(
             }
         )
         variables["AWS_SESSION_TOKEN"] = ""
+        variables["SQS_QUEUE_URL"] = ""  # moto's queue, which Celery makes
         extra["AWS_ENDPOINT_URL"] = aws_env["AWS_ENDPOINT_URL"]  # moto, not AWS
 
     redis_host = urlsplit(REDIS_URL).netloc
@@ -167,13 +92,17 @@ def test_the_compose_stack_serves_the_readme_walk_through(
             "CELERY_BROKER_URL": given["CELERY_BROKER_URL"].replace(
                 "redis:6379", redis_host
             ),
+            "CACHE_URL": given["CACHE_URL"].replace("redis:6379", redis_host),
             "MEDIA_ROOT": str(media),
             **extra,
         }
         changed = {key for key in here if here[key] != given.get(key)}
-        assert changed <= {"DATABASE_URL", "CELERY_BROKER_URL", "MEDIA_ROOT"} | set(
-            extra
-        )
+        assert changed <= {
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "CACHE_URL",
+            "MEDIA_ROOT",
+        } | set(extra)
         environments[service] = project_env(
             **{**image_environment(image_static_root), **here}
         )
@@ -190,7 +119,7 @@ def test_the_compose_stack_serves_the_readme_walk_through(
         worker_container(services["worker"]["command"], environments["worker"], logs),
     ):
         # Then: the walk-through works, and the calendar is on the shared volume.
-        task_id = walk_through(base, token=first_user_token(environments["app"]))
+        task_id = walk_through(base, token=host_token(environments["app"]))
         stored = list((media / "calendars").iterdir())
         assert len(stored) == 1  # named by its content: <sha256>.ics
         assert (
@@ -304,7 +233,7 @@ def test_the_ecs_services_environment_runs_on_sqs_and_s3_behind_https(
             # ... and the walk-through works, the calendar stored in S3.
             walk_through(
                 base,
-                token=first_user_token(web_env),
+                token=host_token(web_env),
                 headers=through_https,
                 public=f"https://{load_balancer}",
             )

@@ -4,8 +4,10 @@ entrypoint, the health check, and the imports of the web and worker commands.
 The whole Compose stack runs in test_deploy_stacks.py."""
 
 import fnmatch
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,24 @@ def test_the_health_check_names_an_allowed_host(tmp_path, sqlite_env):
         assert result.returncode == 0, result.stderr
 
 
+def test_the_worker_health_check_wants_a_recent_sign_of_life(tmp_path):
+    """`healthcheck worker`: unhealthy before the worker's loop has touched its
+    file in TMPDIR, healthy after, unhealthy once the touches stop."""
+    env = project_env(TMPDIR=str(tmp_path))
+    command = ["-m", "taskoverflow.healthcheck", "worker"]
+    alive = tmp_path / "taskoverflow-worker-alive"
+
+    never = run_python(command, env)
+    alive.touch()
+    fresh = run_python(command, env)
+    os.utime(alive, (time.time() - 600, time.time() - 600))
+    stale = run_python(command, env)
+
+    assert never.returncode == 1 and "has not started" in never.stderr
+    assert fresh.returncode == 0, fresh.stderr
+    assert stale.returncode == 1 and "silent for" in stale.stderr
+
+
 def test_static_files_are_collected_at_build_with_the_dockerfiles_command(
     image_static_root,
 ):
@@ -168,7 +188,7 @@ def services() -> dict:
 
 
 def test_compose_runs_database_redis_app_and_worker(services):
-    assert set(services) == {"database", "redis", "app", "worker"}
+    assert set(services) == {"database", "redis", "migrate", "app", "worker"}
     database = services["database"]
     assert database["image"].startswith("postgres:")
     assert "pg_isready" in database["healthcheck"]["test"]
@@ -189,15 +209,23 @@ def test_app_is_built_here_and_published_on_6400_once_its_services_are_healthy(
     assert app["ports"] == ["6400:6400"]
     assert app["command"] == WEB_COMMAND
     healthy = {"condition": "service_healthy"}
-    assert app["depends_on"] == {"database": healthy, "redis": healthy}
+    migrated = {"condition": "service_completed_successfully"}
+    assert app["depends_on"] == {
+        "database": healthy,
+        "redis": healthy,
+        "migrate": migrated,
+    }
     assert app["environment"]["WEB_BIND"] == "0.0.0.0:6400"
 
 
-def test_the_worker_is_the_same_image_with_the_worker_command(services):
-    app, worker = services["app"], services["worker"]
-    assert worker["build"] == app["build"] and worker["image"] == app["image"]
+def test_the_worker_and_migrate_run_the_image_that_app_builds_once(services):
+    app, worker, migrate = services["app"], services["worker"], services["migrate"]
+    for other in (worker, migrate):
+        assert "build" not in other and other["image"] == app["image"]
+    assert migrate["command"] == ["migrate"] and migrate["restart"] == "no"
     assert worker["command"] == WORKER_COMMAND
     assert worker["depends_on"] == app["depends_on"]
+    assert worker["healthcheck"]["test"][-2:] == ["taskoverflow.healthcheck", "worker"]
     assert "ports" not in worker
     grace = worker["stop_grace_period"]
     assert grace.endswith("s")

@@ -1,5 +1,6 @@
 """The image's entrypoint and what it runs before the command (prestart.py):
-a bounded wait for the database, and migrations for the web role only."""
+a bounded wait for the database; migrations applied by the web and migrate
+roles, awaited by the worker."""
 
 import socket
 import subprocess
@@ -45,18 +46,31 @@ def test_the_web_role_migrates_before_its_command(postgres_database, tmp_path):
     assert {"todos_todo", "calendars_calendarexport"} <= tables(postgres_database)
 
 
-def test_the_worker_role_waits_for_the_database_but_does_not_migrate(
+def test_the_worker_role_waits_for_migrations_and_never_applies_them(
     postgres_database, tmp_path
 ):
-    env = project_env(DATABASE_URL=postgres_database, MEDIA_ROOT=str(tmp_path))
+    """A worker on an unmigrated database gives up, saying what to run; once
+    the migrate role has run, it starts."""
+    env = project_env(
+        DATABASE_URL=postgres_database,
+        MEDIA_ROOT=str(tmp_path),
+        DATABASE_WAIT_TIMEOUT="3",
+    )
 
-    result = entrypoint(["celery", "--version"], env)
+    before = entrypoint(["celery", "--version"], env)
+    migrated = entrypoint(["migrate"], env)
+    after = entrypoint(["celery", "--version"], env)
 
-    assert result.returncode == 0, result.stderr
-    assert "the database at 127.0.0.1:5432/" in result.stdout
-    assert "Applying" not in result.stdout
-    assert result.stdout.strip().splitlines()[-1][0].isdigit()  # celery's version
-    assert tables(postgres_database) == set()
+    assert before.returncode == 1
+    assert (
+        "waiting for" in before.stdout and "migrations to be applied" in before.stdout
+    )
+    assert "Run the migrate role first" in before.stderr
+    assert "Applying" not in before.stdout
+    assert migrated.returncode == 0, migrated.stderr
+    assert "Applying todos.0001_initial... OK" in migrated.stdout
+    assert after.returncode == 0, after.stderr
+    assert after.stdout.strip().splitlines()[-1][0].isdigit()  # celery's version
 
 
 def test_web_containers_starting_together_migrate_one_at_a_time(
@@ -154,7 +168,7 @@ def test_it_waits_for_a_database_that_comes_up_late(postgres_database, tmp_path)
     )
 
     with late_proxy(port, ("127.0.0.1", 5432), after=2.0):
-        result = entrypoint(["celery", "--version"], env)
+        result = entrypoint(["python", "--version"], env)
 
     assert result.returncode == 0, result.stderr
     assert "waiting for the database" in result.stdout

@@ -17,10 +17,12 @@ import pytest
 
 from tests.support.deployment import (
     BOTO3_READS,
+    STDLIB_READS,
     TERRAFORM_DIR,
     WEB_COMMAND,
     WORKER_COMMAND,
     checkov_skips,
+    doc_page,
     documented_variables,
     reference,
     terraform,
@@ -75,7 +77,7 @@ def test_the_aws_provider_is_pinned_to_5_and_the_region_defaults_to_us_east_1(tf
 def test_the_job_queue_is_encrypted_outlives_a_job_and_has_a_dead_letter_queue(tf):
     ical = resource(tf, "aws_sqs_queue", "ical")
     dead = resource(tf, "aws_sqs_queue", "ical_dead_letter")
-    assert ical["name"] == "ical"
+    assert ical["name"] == "${var.name}-ical"
     assert ical["sqs_managed_sse_enabled"] is True
     assert dead["sqs_managed_sse_enabled"] is True
     assert not ical.get("fifo_queue")
@@ -99,12 +101,21 @@ def test_the_job_queue_is_encrypted_outlives_a_job_and_has_a_dead_letter_queue(t
     assert "aws_sqs_queue.ical.arn" in allow["redrive_allow_policy"]
 
 
+def test_every_queue_and_task_family_is_named_from_the_one_prefix(tf):
+    """Two deploys share an account: each name starts with var.name."""
+    names = [body["name"] for body in tf["resource"]["aws_sqs_queue"].values()]
+    names += [
+        body["family"] for body in tf["resource"]["aws_ecs_task_definition"].values()
+    ]
+    assert names and all(name.startswith("${var.name}-") for name in names), names
+
+
 def test_the_queue_demo_queues_are_a_standard_and_a_deduplicating_fifo_queue(tf):
     standard = resource(tf, "aws_sqs_queue", "prac")
     fifo = resource(tf, "aws_sqs_queue", "prac_fifo")
-    assert standard["name"] == "csse6400_prac"
+    assert standard["name"] == "${var.name}-csse6400_prac"
     assert not standard.get("fifo_queue")
-    assert fifo["name"] == "csse6400_prac.fifo"
+    assert fifo["name"] == "${var.name}-csse6400_prac.fifo"
     assert fifo["fifo_queue"] is True
     assert fifo["content_based_deduplication"] is True
     assert standard["sqs_managed_sse_enabled"] is fifo["sqs_managed_sse_enabled"]
@@ -179,7 +190,7 @@ def test_both_services_get_the_same_environment_of_variables_the_code_reads(tf):
     shared = set(tf["locals"]["app_environment"])
     web_only = set(tf["locals"]["web_environment"])
     secrets = {secret["name"] for secret in tf["locals"]["secrets"]}
-    read = variables_read_by_the_code() | BOTO3_READS
+    read = variables_read_by_the_code() | BOTO3_READS | STDLIB_READS
     assert shared | web_only | secrets <= read, (shared | web_only | secrets) - read
     assert shared | web_only | secrets <= documented_variables()
     assert web_only == {"WEB_BIND", "WEB_CONCURRENCY", "NUM_PROXIES", "WEB_KEEPALIVE"}
@@ -370,7 +381,8 @@ def test_task_roles_allow_only_the_queue_and_bucket_actions_on_these_resources(t
     for role, expected in allowed.items():
         actions: dict[str, set[str]] = {}
         for statement in documents[role]["statement"]:
-            assert "*" not in json.dumps(statement["resources"]).replace("/*", "")
+            resources = json.dumps(statement["resources"]).replace("[*]", "")
+            assert "*" not in resources.replace("/*", "")
             for action in statement["actions"]:
                 service, _, name = action.partition(":")
                 assert "*" not in name, action
@@ -383,7 +395,7 @@ def test_task_roles_allow_only_the_queue_and_bucket_actions_on_these_resources(t
                         for r in statement["resources"]
                     )
                 elif service == "kms":
-                    assert statement["resources"] == ["${aws_kms_key.main.arn}"]
+                    assert statement["resources"] == "${aws_kms_key.main[*].arn}"
                 else:
                     pytest.fail(f"{role}: unexpected action {action}")
         assert actions["sqs"] == expected["sqs"], role
@@ -410,6 +422,25 @@ def test_an_existing_role_such_as_labrole_can_replace_the_roles_made_here(tf):
     assert tf["locals"]["make_roles"] == "${var.existing_role_name == null}"
     existing = tf["data"]["aws_iam_role"]["existing"]
     assert existing["name"] == "${var.existing_role_name}"
+
+
+def test_with_an_existing_role_no_key_is_made_and_the_docs_list_its_permissions(tf):
+    """The Learner Lab path: an existing role's policies are not ours, so no
+    customer-managed key (AWS's managed keys instead); the deployment page
+    names every action the project's own policies grant, for that role."""
+    for type_ in ("aws_kms_key", "aws_kms_alias"):
+        assert resource(tf, type_, "main")["count"] == "${local.make_roles ? 1 : 0}"
+    assert tf["locals"]["kms_key_arn"] == "${one(aws_kms_key.main[*].arn)}"
+    learner_lab = doc_page("deployment").split("**AWS Academy Learner Lab.**")[1]
+    learner_lab = learner_lab.split("\n\n")[0]
+    granted = {
+        action
+        for document in tf["data"]["aws_iam_policy_document"].values()
+        for statement in document["statement"]
+        for action in statement.get("actions", [])
+        if not action.startswith(("kms:", "sts:"))
+    }
+    assert granted and all(f"`{action}`" in learner_lab for action in granted)
 
 
 def test_the_outputs_are_the_web_url_the_queue_urls_and_the_ecr_repository(tf):

@@ -30,6 +30,8 @@ WEB_COMMAND = [
 ]
 WORKER_COMMAND = ["celery", "-A", "taskoverflow", "worker", "-l", "INFO"]
 
+# Read by Python's tempfile (and so by Celery's pool), not by our code.
+STDLIB_READS = {"TMPDIR"}
 # Read by boto3 itself (for sqs:// and the S3 storage), not by our code.
 BOTO3_READS = {
     "AWS_ACCESS_KEY_ID",
