@@ -285,3 +285,19 @@ def test_a_rate_that_is_not_a_rate_stops_start_up_naming_it(name):
     result = run_python(["manage.py", "check"], project_env(**{name: "lots"}))
     assert result.returncode != 0
     assert f"{name} must be a rate such as 30/min" in result.stderr
+
+
+@pytest.mark.parametrize("broker", ["redis://127.0.0.1:6379/0", "sqs://"])
+@pytest.mark.parametrize("time_limit", [10, 300, 3600])
+def test_a_message_stays_hidden_longer_than_its_job_may_run(broker, time_limit):
+    """The broker redelivers an unacknowledged message after its visibility
+    timeout: below the hard time limit, a slow job would run twice at once."""
+    env = project_env(CELERY_BROKER_URL=broker, ICAL_TIME_LIMIT=str(time_limit))
+    result = django_run(
+        "print(settings.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'],"
+        " settings.CELERY_TASK_TIME_LIMIT, settings.CELERY_TASK_SOFT_TIME_LIMIT)",
+        env,
+    )
+    assert result.returncode == 0, result.stderr
+    visibility, hard, soft = map(int, result.stdout.split())
+    assert visibility > hard == time_limit > soft > 0

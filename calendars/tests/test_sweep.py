@@ -6,10 +6,14 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from celery.signals import worker_ready, worker_shutting_down
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import OperationalError
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from calendars import sweeper
 from calendars.jobs import (
     MAX_SENDS,
     calendar_exports_expire,
@@ -19,6 +23,8 @@ from calendars.jobs import (
 from calendars.models import CalendarExport
 from calendars.sweeper import sweep
 from taskoverflow.celery import app as celery_app
+from tests.support.processes import django_run
+from tests.support.stack import stack_env
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +80,21 @@ def test_a_started_job_whose_heartbeat_stopped_is_sent_again_at_once(
     assert alive.status == "STARTED"
 
 
+@pytest.mark.parametrize("missed, resent", [(2.9, False), (3.1, True)])
+def test_three_missed_beats_and_no_fewer_mean_the_worker_is_gone(
+    sent, limit, settings, missed, resent
+):
+    """Two missed beats may be a busy database; three mean a dead worker."""
+    settings.ICAL_HEARTBEAT_SECONDS = 5
+    now = timezone.now()
+    export = job(status="STARTED", age=timedelta(seconds=20))  # within the limit
+    CalendarExport.objects.filter(pk=export.pk).update(
+        heartbeat_at=now - timedelta(seconds=missed * 5)
+    )
+
+    assert calendar_exports_resend_stale(now=now) == int(resent)
+
+
 @pytest.mark.django_db(transaction=True)  # the beat writes from its own thread
 def test_a_running_job_beats_until_it_ends(settings):
     settings.ICAL_HEARTBEAT_SECONDS = 0.05
@@ -83,13 +104,44 @@ def test_a_running_job_beats_until_it_ends(settings):
         return CalendarExport.objects.get(pk=export.pk).heartbeat_at
 
     with heartbeat(export_id=export.id):
-        time.sleep(0.3)
-        first = beat_at()
-        time.sleep(0.2)
-        assert first is not None and beat_at() > first, "it beats while running"
+        first = wait_for_beat(export.pk, after=None)
+        assert wait_for_beat(export.pk, after=first) > first, "it beats while running"
     last = beat_at()
-    time.sleep(0.3)
+    time.sleep(20 * settings.ICAL_HEARTBEAT_SECONDS)
     assert beat_at() == last, "and stops when the job ends"
+
+
+def wait_for_beat(pk, *, after, timeout: float = 10):
+    """The job's heartbeat once it is later than `after`; waits are timeouts
+    (the machine may be loaded), not a measure of speed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        beat = CalendarExport.objects.get(pk=pk).heartbeat_at
+        if beat is not None and (after is None or beat > after):
+            return beat
+        time.sleep(0.02)
+    raise AssertionError(f"no heartbeat after {after} within {timeout} s")
+
+
+@pytest.mark.django_db(transaction=True)  # the beat writes from its own thread
+def test_a_failed_beat_is_logged_and_the_next_beats_go_on(settings, caplog):
+    settings.ICAL_HEARTBEAT_SECONDS = 0.05
+    export = CalendarExport.objects.create(status="STARTED")
+    real_update = QuerySet.update
+    failures = []
+
+    def blinking_update(queryset, **fields):
+        if "heartbeat_at" in fields and not failures:
+            failures.append(fields)
+            raise OperationalError("the database blinked")
+        return real_update(queryset, **fields)
+
+    with mock.patch.object(QuerySet, "update", blinking_update):
+        with heartbeat(export_id=export.id):
+            beat = wait_for_beat(export.pk, after=None)
+
+    assert failures and beat is not None, "the beat after the failed one went on"
+    assert "the database blinked" in caplog.text
 
 
 def test_jobs_within_their_time_limit_and_finished_ones_are_left_alone(sent, limit):
@@ -117,6 +169,24 @@ def test_a_second_sweeper_finds_nothing_left_to_send(sent, limit):
     assert calendar_exports_resend_stale() == 1
     assert calendar_exports_resend_stale() == 0
     assert sent.call_count == 1
+
+
+@pytest.mark.django_db(False)  # the sweepers run on a PostgreSQL of their own
+def test_concurrent_sweepers_on_postgresql_send_each_job_once(
+    tmp_path, postgres_database
+):
+    """Sweepers that have all read the same stale jobs before any claims one
+    (threads with their own connections): each job is claimed, and sent, once."""
+    env = stack_env(tmp_path, postgres_database)
+
+    result = django_run(
+        "from tests.support.sweepers import concurrent_sweeps\n"
+        "print(concurrent_sweeps(stale_jobs=20, sweepers=3))",
+        env,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) == 20
 
 
 def test_fifo_resends_get_a_new_deduplication_id(sent, limit, settings):
@@ -177,3 +247,37 @@ def test_a_sweep_pass_logs_its_errors_and_never_raises(monkeypatch, caplog):
     assert outcome == [None]  # it returned: the next pass tries again
     assert "calendar sweep failed" in caplog.text
     assert "database on fire" in caplog.text
+
+
+def test_the_loop_expires_on_its_first_pass_then_hourly_and_sweeps_every_interval(
+    monkeypatch,
+):
+    passes: list[bool] = []
+    stopped = threading.Event()
+
+    def recorded(*, expire: bool) -> None:
+        passes.append(expire)
+        if len(passes) == 4:
+            stopped.set()
+
+    monkeypatch.setattr(sweeper, "sweep", recorded)
+    sweeper.run(0.01, stopped)
+
+    assert passes == [True, False, False, False]
+
+
+def test_a_ready_worker_starts_the_sweeper_and_a_stopping_one_stops_it(
+    monkeypatch, settings
+):
+    import calendars.tasks  # noqa: F401 - where the worker's hooks are connected
+
+    settings.ICAL_SWEEP_INTERVAL = 0.01
+    swept = threading.Event()
+    monkeypatch.setattr(sweeper, "sweep", lambda *, expire: swept.set())
+
+    worker_ready.send(sender=None)
+    try:
+        assert swept.wait(timeout=10), "the worker_ready hook started the sweeper"
+    finally:
+        worker_shutting_down.send(sender=None, sig="TERM", how="warm", exitcode=0)
+    assert sweeper._stop.is_set()

@@ -3,9 +3,11 @@
 import hashlib
 import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
+from unittest import mock
 
 import icalendar
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
@@ -115,6 +117,54 @@ def test_a_database_error_is_retried_and_marked_retry(todos, monkeypatch):
 
     export.refresh_from_db()
     assert export.status == "RETRY"
+
+
+def test_database_errors_are_retried_3_times_with_backoff_then_end_failure(
+    todos, monkeypatch
+):
+    """As the docs say: up to 3 retries, each waiting longer (1, 2, 4 s), and
+    then FAILURE with the reason; never retried for ever."""
+    attempts = []
+
+    def database_gone(**kwargs):
+        attempts.append(kwargs)
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("calendars.tasks.calendar_export_build", database_gone)
+    export = CalendarExport.objects.create()
+
+    # Run as the worker would, retries included (eager: countdowns not waited).
+    with mock.patch.object(ical_task, "retry", wraps=ical_task.retry) as retry:
+        outcome = ical_task.apply(args=[str(export.id)])
+
+    assert len(attempts) == 1 + 3
+    assert [call.kwargs["countdown"] for call in retry.call_args_list] == [1, 2, 4]
+    assert outcome.state == "FAILURE"
+    assert isinstance(outcome.result, OperationalError)
+    export.refresh_from_db()
+    assert export.status == "FAILURE" and export.finished_at is not None
+    assert export.error == (
+        "The database did not answer: server closed the connection unexpectedly"
+    )
+
+
+def test_a_job_past_its_soft_time_limit_ends_failure_saying_so(
+    todos, monkeypatch, settings
+):
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 270
+
+    def too_slow(**kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr("calendars.tasks.calendar_export_build", too_slow)
+    export = CalendarExport.objects.create()
+
+    with pytest.raises(SoftTimeLimitExceeded):
+        ical_task(str(export.id))
+
+    export.refresh_from_db()
+    assert export.status == "FAILURE"
+    assert export.error == "Took longer than 270 s."
 
 
 def test_short_reason_is_one_line_and_bounded():
