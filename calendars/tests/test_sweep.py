@@ -13,9 +13,10 @@ from django.db import OperationalError
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from calendars import sweeper
+from calendars import jobs, sweeper
 from calendars.jobs import (
     MAX_SENDS,
+    QUEUE_UNAVAILABLE,
     calendar_exports_expire,
     calendar_exports_resend_stale,
     heartbeat,
@@ -124,6 +125,18 @@ def wait_for_beat(pk, *, after, timeout: float = 10):
 
 
 @pytest.mark.django_db(transaction=True)  # the beat writes from its own thread
+def test_a_beat_is_for_its_own_job_only(settings):
+    """Another running job's beat must stop when its worker dies."""
+    settings.ICAL_HEARTBEAT_SECONDS = 0.05
+    running, other = (CalendarExport.objects.create(status="STARTED") for _ in "ab")
+
+    with heartbeat(export_id=running.id):
+        wait_for_beat(running.pk, after=None)
+
+    assert CalendarExport.objects.get(pk=other.pk).heartbeat_at is None
+
+
+@pytest.mark.django_db(transaction=True)  # the beat writes from its own thread
 def test_a_failed_beat_is_logged_and_the_next_beats_go_on(settings, caplog):
     settings.ICAL_HEARTBEAT_SECONDS = 0.05
     export = CalendarExport.objects.create(status="STARTED")
@@ -145,9 +158,11 @@ def test_a_failed_beat_is_logged_and_the_next_beats_go_on(settings, caplog):
 
 
 def test_jobs_within_their_time_limit_and_finished_ones_are_left_alone(sent, limit):
+    long_ago = timezone.now() - limit * 10
     job(status="STARTED", age=limit - timedelta(seconds=5))
-    job(status="SUCCESS", age=limit * 10)
-    job(status="FAILURE", age=limit * 10)
+    # Finished jobs whose last beat is long past: beats matter only while running.
+    job(status="SUCCESS", age=limit * 10, heartbeat_at=long_ago)
+    job(status="FAILURE", age=limit * 10, heartbeat_at=long_ago)
 
     assert calendar_exports_resend_stale() == 0
     sent.assert_not_called()
@@ -162,6 +177,33 @@ def test_a_job_sent_too_often_ends_failure_instead(sent, limit):
     assert export.status == "FAILURE"
     assert "Gave up" in export.error and "time limit 60 s" in export.error
     sent.assert_not_called()
+
+
+def test_one_sweep_goes_on_past_jobs_it_gives_up_on_or_finds_taken(
+    sent, limit, monkeypatch
+):
+    """In one pass: a job another sweeper took meanwhile and a job sent too
+    often are passed over, and every other stale job is still sent."""
+    taken = job(status="STARTED", age=limit * 4)
+    job(status="STARTED", age=limit * 3, sends=MAX_SENDS)
+    job(status="STARTED", age=limit * 2)
+    job(status="PENDING", age=limit * 2)
+    as_read = list(jobs.calendar_exports_stale(now=timezone.now()))
+    CalendarExport.objects.filter(pk=taken.pk).update(updated_at=timezone.now())
+    monkeypatch.setattr(jobs, "calendar_exports_stale", lambda **kwargs: as_read)
+
+    assert calendar_exports_resend_stale() == 2
+    assert sent.call_count == 2
+
+
+def test_a_job_the_queue_refuses_on_resend_is_not_counted_and_ends_failure(sent, limit):
+    sent.side_effect = OSError("the queue is gone")
+    export = job(status="PENDING", age=limit * 2)
+
+    assert calendar_exports_resend_stale() == 0
+
+    export.refresh_from_db()
+    assert export.status == "FAILURE" and export.error == QUEUE_UNAVAILABLE
 
 
 def test_a_second_sweeper_finds_nothing_left_to_send(sent, limit):
@@ -264,6 +306,15 @@ def test_the_loop_expires_on_its_first_pass_then_hourly_and_sweeps_every_interva
     sweeper.run(0.01, stopped)
 
     assert passes == [True, False, False, False]
+
+
+def test_a_sweep_interval_of_0_starts_no_sweeper(settings):
+    settings.ICAL_SWEEP_INTERVAL = 0
+    before = threading.active_count()
+
+    sweeper.start()
+
+    assert threading.active_count() == before
 
 
 def test_a_ready_worker_starts_the_sweeper_and_a_stopping_one_stops_it(

@@ -1,6 +1,7 @@
 """The ical task, called as a function: reads the todos, stores the calendar."""
 
 import hashlib
+import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
 from unittest import mock
@@ -165,6 +166,70 @@ def test_a_job_past_its_soft_time_limit_ends_failure_saying_so(
     export.refresh_from_db()
     assert export.status == "FAILURE"
     assert export.error == "Took longer than 270 s."
+
+
+def test_a_job_beats_from_the_moment_it_starts(todos):
+    """A worker killed before its first beat still leaves a beat to miss."""
+    export = CalendarExport.objects.create()
+
+    ical_task(str(export.id))
+
+    export.refresh_from_db()
+    assert export.heartbeat_at == export.started_at is not None
+
+
+@pytest.mark.django_db(transaction=True)  # the beat writes from its own thread
+def test_a_running_job_beats_for_itself(todos, settings, monkeypatch):
+    settings.ICAL_HEARTBEAT_SECONDS = 0.05
+    export = CalendarExport.objects.create()
+    beats = []
+
+    def watch_the_beat(**kwargs):
+        """Mid-build (where a reusable calendar is looked for): a beat lands."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not beats:
+            row = CalendarExport.objects.get(pk=export.pk)
+            if row.heartbeat_at > row.started_at:
+                beats.append(row.heartbeat_at)
+            time.sleep(0.02)
+
+    monkeypatch.setattr(jobs, "calendar_export_donor", watch_the_beat)
+    jobs.calendar_export_build(export_id=export.id, completed=None, window=None)
+
+    assert beats, "the job's own row was beaten while it ran"
+
+
+@pytest.mark.parametrize("delay, sleeps", [({}, []), ({"delay": 0.5}, [0.5])])
+def test_the_simulated_delay_is_waited_only_when_asked_for(
+    todos, monkeypatch, delay, sleeps
+):
+    slept = []
+    monkeypatch.setattr(jobs.time, "sleep", slept.append)
+    export = CalendarExport.objects.create()
+
+    jobs.calendar_export_build(
+        export_id=export.id, completed=None, window=None, **delay
+    )
+
+    assert slept == sleeps
+
+
+def test_a_job_marked_retry_counts_as_queued_from_then(todos, monkeypatch):
+    """The sweep counts a waiting job's time from its last change."""
+
+    def database_gone(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("calendars.tasks.calendar_export_build", database_gone)
+    export = CalendarExport.objects.create()
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    CalendarExport.objects.filter(pk=export.pk).update(updated_at=long_ago)
+
+    with pytest.raises(OperationalError):
+        ical_task(str(export.id))
+
+    export.refresh_from_db()
+    assert export.status == "RETRY" and export.updated_at > long_ago
 
 
 def test_short_reason_is_one_line_and_bounded():
