@@ -1,5 +1,7 @@
 """Who a client is, and the count kept of it (api/throttling.py)."""
 
+import time
+
 import pytest
 from django.core.cache import cache
 from rest_framework.request import Request
@@ -57,4 +59,18 @@ def test_a_count_that_expired_between_add_and_increment_starts_again_at_1(
 
     assert OnePerMinute().allow_request(request, None) is True
     assert cache.get(dropped[0]) == 1
+    assert OnePerMinute().allow_request(request, None) is False
+
+
+def test_a_count_lasts_its_whole_window(settings, monkeypatch):
+    """The count's key outlives its window: a client's second request in the
+    last half second of a window is still refused."""
+    settings.TEST_RATE = "1/min"
+    clock = [6e8 * 60.0]  # the first instant of a window
+    monkeypatch.setattr(time, "time", lambda: clock[0])  # the cache's clock too
+    monkeypatch.setattr(OnePerMinute, "timer", staticmethod(lambda: clock[0]))
+    request = request_from("203.0.113.7")
+
+    assert OnePerMinute().allow_request(request, None) is True
+    clock[0] += 59.5
     assert OnePerMinute().allow_request(request, None) is False

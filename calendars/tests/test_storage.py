@@ -3,6 +3,7 @@ deleted when no job points at them, and kept within a budget, oldest first."""
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 import boto3
 import pytest
@@ -112,11 +113,21 @@ def test_a_job_reuses_the_calendar_of_one_that_read_the_todos_after_it_was_asked
 
     waiting.refresh_from_db()
     assert waiting.status == "SUCCESS"
-    assert (waiting.file.name, waiting.sha256, waiting.event_count) == (
-        later.file.name,
-        later.sha256,
-        later.event_count,
-    )
+    reused = ("file.name", "sha256", "event_count", "file_size", "read_at")
+    assert [attrgetter(name)(waiting) for name in reused] == [
+        attrgetter(name)(later) for name in reused
+    ]
+
+
+def test_a_job_whose_donor_s_file_is_gone_is_built_after_all(todos, media_root):
+    waiting = CalendarExport.objects.create()
+    later = built()
+    default_storage.delete(later.file.name)  # trimmed or expired meanwhile
+
+    assert len(todo_reads(waiting)) == 1
+
+    waiting.refresh_from_db()
+    assert waiting.status == "SUCCESS" and default_storage.exists(waiting.file.name)
 
 
 def test_a_job_asked_after_the_other_was_built_reads_the_todos_again(todos):
@@ -132,8 +143,12 @@ def test_a_job_asked_after_the_other_was_built_reads_the_todos_again(todos):
 
 @pytest.mark.parametrize(
     "filters, other",
-    [({"completed": True}, {}), ({"window": 3}, {"window": 3})],
-    ids=["other-filters", "windows-count-from-each-request"],
+    [({"completed": True}, {}), ({"window": 3}, {"window": 3}), ({}, {"window": 3})],
+    ids=[
+        "other-filters",
+        "windows-count-from-each-request",
+        "a-windowed-calendar-is-no-donor",
+    ],
 )
 def test_only_a_job_with_the_same_filters_and_no_window_is_reused(
     todos, filters, other

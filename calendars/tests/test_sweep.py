@@ -275,16 +275,31 @@ def test_an_expired_job_answers_404(client, settings):
         assert response.status_code == 404
 
 
+@pytest.mark.django_db(transaction=True)  # the pass runs in a thread of its own
+def test_an_expiring_sweep_pass_deletes_expired_jobs(settings):
+    settings.ICAL_RESULT_EXPIRY_DAYS = 7
+    old, recent = finished(days_ago=8), finished(days_ago=1)
+
+    in_a_thread(lambda: sweep(expire=True))
+
+    assert list(CalendarExport.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not default_storage.exists(old.file.name)
+
+
+def in_a_thread(work) -> None:
+    """As in the worker: a pass closes its thread's own connection."""
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(timeout=30)
+
+
 def test_a_sweep_pass_logs_its_errors_and_never_raises(monkeypatch, caplog):
     def broken(**kwargs):
         raise RuntimeError("database on fire")
 
     monkeypatch.setattr("calendars.sweeper.calendar_exports_resend_stale", broken)
     outcome = []
-    # In a thread of its own, as in the worker (it closes its thread's connection).
-    thread = threading.Thread(target=lambda: outcome.append(sweep(expire=False)))
-    thread.start()
-    thread.join(timeout=10)
+    in_a_thread(lambda: outcome.append(sweep(expire=False)))
 
     assert outcome == [None]  # it returned: the next pass tries again
     assert "calendar sweep failed" in caplog.text
