@@ -26,6 +26,7 @@ from tests.support.services import (
 )
 from tests.support.stack import (
     child_pids,
+    running_stack,
     stack_env,
     start_worker,
     wait_for_job,
@@ -274,21 +275,15 @@ def test_a_killed_worker_s_job_is_sent_again_by_the_sweep(
     one_result(base, task_id, env["MEDIA_ROOT"])
 
 
-def test_a_job_past_its_soft_time_limit_ends_failure_with_the_reason(
-    tmp_path, database_url
-):
+def test_a_job_past_its_soft_time_limit_ends_failure_with_the_reason(tmp_path):
     """ICAL_TIME_LIMIT 4: the soft limit (3 s) stops a 30 s job with a reason
     a person can read, before the hard limit kills it."""
-    env = stack_env(
-        tmp_path,
-        database_url,
-        ICAL_TIME_LIMIT="4",
-        ICAL_SIMULATED_DELAY="30",
-        **NO_SWEEP,
-    )
-    with web_server(env, tmp_path / "logs") as base, worker(env, tmp_path / "logs"):
-        job = requests.post(f"{base}/api/v1/todos/ical", timeout=5).json()
-        status, _ = wait_for_job(base, job["task_url"], timeout=JOB_TIMEOUT)
+    limits = {"ICAL_TIME_LIMIT": "4", "ICAL_SIMULATED_DELAY": "30"}
+    with running_stack(
+        tmp_path, database_url=os.environ.get("DATABASE_URL"), **limits, **NO_SWEEP
+    ) as stack:
+        job = requests.post(f"{stack.base}/api/v1/todos/ical", timeout=5).json()
+        status, _ = wait_for_job(stack.base, job["task_url"], timeout=JOB_TIMEOUT)
         result = requests.get(job["task_url"].replace("/status", "/result"), timeout=5)
     assert status == "FAILURE"
     assert result.json() == {"error": "Task failed", "detail": "Took longer than 3 s."}

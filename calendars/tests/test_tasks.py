@@ -31,6 +31,26 @@ def todos():
     ]
 
 
+@pytest.fixture
+def build_raises(monkeypatch):
+    """Make every attempt of the task's build raise `error`; the attempts."""
+
+    def make(error: Exception) -> list[dict]:
+        attempts = []
+
+        def build(**kwargs):
+            attempts.append(kwargs)
+            raise error
+
+        monkeypatch.setattr("calendars.tasks.calendar_export_build", build)
+        return attempts
+
+    return make
+
+
+DATABASE_GONE = OperationalError("server closed the connection unexpectedly")
+
+
 def events_of(export: CalendarExport) -> list[icalendar.Event]:
     with export.file.open("rb") as calendar:
         return icalendar.Calendar.from_ical(calendar.read()).walk("VEVENT")
@@ -105,11 +125,8 @@ def test_a_job_that_raises_ends_failure_with_a_short_reason(todos, monkeypatch):
     assert export.finished_at is not None
 
 
-def test_a_database_error_is_retried_and_marked_retry(todos, monkeypatch):
-    def database_gone(**kwargs):
-        raise OperationalError("server closed the connection unexpectedly")
-
-    monkeypatch.setattr("calendars.tasks.calendar_export_build", database_gone)
+def test_a_database_error_is_retried_and_marked_retry(todos, build_raises):
+    build_raises(DATABASE_GONE)
     export = CalendarExport.objects.create()
 
     # Called directly, Celery's retry re-raises the error instead of queueing.
@@ -121,17 +138,11 @@ def test_a_database_error_is_retried_and_marked_retry(todos, monkeypatch):
 
 
 def test_database_errors_are_retried_3_times_with_backoff_then_end_failure(
-    todos, monkeypatch
+    todos, build_raises
 ):
     """As the docs say: up to 3 retries, each waiting longer (1, 2, 4 s), and
     then FAILURE with the reason; never retried for ever."""
-    attempts = []
-
-    def database_gone(**kwargs):
-        attempts.append(kwargs)
-        raise OperationalError("server closed the connection unexpectedly")
-
-    monkeypatch.setattr("calendars.tasks.calendar_export_build", database_gone)
+    attempts = build_raises(DATABASE_GONE)
     export = CalendarExport.objects.create()
 
     # Run as the worker would, retries included (eager: countdowns not waited).
@@ -150,14 +161,10 @@ def test_database_errors_are_retried_3_times_with_backoff_then_end_failure(
 
 
 def test_a_job_past_its_soft_time_limit_ends_failure_saying_so(
-    todos, monkeypatch, settings
+    todos, build_raises, settings
 ):
     settings.CELERY_TASK_SOFT_TIME_LIMIT = 270
-
-    def too_slow(**kwargs):
-        raise SoftTimeLimitExceeded()
-
-    monkeypatch.setattr("calendars.tasks.calendar_export_build", too_slow)
+    build_raises(SoftTimeLimitExceeded())
     export = CalendarExport.objects.create()
 
     with pytest.raises(SoftTimeLimitExceeded):
@@ -214,13 +221,9 @@ def test_the_simulated_delay_is_waited_only_when_asked_for(
     assert slept == sleeps
 
 
-def test_a_job_marked_retry_counts_as_queued_from_then(todos, monkeypatch):
+def test_a_job_marked_retry_counts_as_queued_from_then(todos, build_raises):
     """The sweep counts a waiting job's time from its last change."""
-
-    def database_gone(**kwargs):
-        raise OperationalError("server closed the connection unexpectedly")
-
-    monkeypatch.setattr("calendars.tasks.calendar_export_build", database_gone)
+    build_raises(DATABASE_GONE)
     export = CalendarExport.objects.create()
     long_ago = datetime(2020, 1, 1, tzinfo=UTC)
     CalendarExport.objects.filter(pk=export.pk).update(updated_at=long_ago)
