@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from calendars import jobs
+from calendars.jobs import calendar_storage_trim
 from calendars.models import CalendarExport
 from calendars.tasks import ical_task
 from todos.models import Todo
@@ -228,6 +229,53 @@ def test_a_calendar_larger_than_the_whole_budget_fails_its_job(
     assert export.status == "FAILURE"
     assert "storage budget" in export.error
     assert stored_files(media_root) == []
+
+
+def test_a_calendar_of_exactly_the_budget_is_kept(todos, media_root, settings):
+    size = built().file_size
+    CalendarExport.objects.all().delete()
+    settings.ICAL_STORAGE_BUDGET_BYTES = size
+
+    export = built()
+
+    assert export.status == "SUCCESS" and export.file_size == size
+
+
+def stored_job(name: str, size: int, *, age_minutes: int) -> CalendarExport:
+    """A finished job whose calendar, `name`, takes `size` bytes."""
+    path = f"calendars/{name}.ics"
+    if not default_storage.exists(path):
+        default_storage.save(path, ContentFile(b"x" * size))
+    return CalendarExport.objects.create(
+        status="SUCCESS",
+        file=path,
+        file_size=size,
+        finished_at=timezone.now() - timedelta(minutes=age_minutes),
+    )
+
+
+@pytest.mark.parametrize(
+    "budget, deleted, left", [(240, 0, "abcd"), (190, 2, "cd"), (150, 3, "d")]
+)
+def test_the_trim_deletes_the_oldest_jobs_until_the_distinct_files_fit(
+    media_root, settings, budget, deleted, left
+):
+    """Files counted once however many jobs share one; a shared file goes with
+    its last job; the calendar just stored (`keep`, here the oldest) stays."""
+    jobs_ = {
+        "k": stored_job("kept", 100, age_minutes=9),  # just stored
+        "a": stored_job("shared", 50, age_minutes=4),
+        "b": stored_job("shared", 50, age_minutes=3),
+        "c": stored_job("own", 60, age_minutes=2),
+        "d": stored_job("last", 30, age_minutes=1),
+    }
+    settings.ICAL_STORAGE_BUDGET_BYTES = budget
+
+    assert calendar_storage_trim(keep="calendars/kept.ics") == deleted
+
+    remaining = set(CalendarExport.objects.values_list("pk", flat=True))
+    assert remaining == {jobs_[key].pk for key in "k" + left}
+    assert default_storage.exists("calendars/shared.ics") == ("b" in left)
 
 
 # --- S3: downloads go straight to the bucket ----------------------------------
