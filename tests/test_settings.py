@@ -301,3 +301,17 @@ def test_a_message_stays_hidden_longer_than_its_job_may_run(broker, time_limit):
     assert result.returncode == 0, result.stderr
     visibility, hard, soft = map(int, result.stdout.split())
     assert visibility > hard == time_limit > soft > 0
+
+
+def test_the_worker_holds_one_job_at_a_time_and_acknowledges_it_once_done():
+    """As Celery reads them: prefetch 1 (a busy worker holds no other job that
+    an idle one could run), late acknowledgement, and a job whose pool child
+    died is rejected back to the broker (the real kill: test_faults.py)."""
+    result = django_run(
+        "from taskoverflow.celery import app\n"
+        "print(app.conf.worker_prefetch_multiplier, app.conf.task_acks_late,"
+        " app.conf.task_reject_on_worker_lost)",
+        project_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "True", "True"]

@@ -54,6 +54,12 @@ MUTANTS = (
         (f"{FAULTS}::test_a_killed_pool_child_s_job_is_delivered_again_by_the_broker",),
     ),
     Mutant(
+        "prefetch 4",
+        SETTINGS,
+        (("CELERY_WORKER_PREFETCH_MULTIPLIER = 1", "CELERY_WORKER_PREFETCH_MULTIPLIER = 4"),),
+        ("tests/test_settings.py::test_the_worker_holds_one_job_at_a_time_and_acknowledges_it_once_done",),
+    ),
+    Mutant(
         "retries never give up",
         "calendars/tasks.py",
         (
