@@ -277,11 +277,7 @@ def heartbeat(*, export_id: UUID) -> Iterator[None]:
     def beat() -> None:
         try:
             while not stop.wait(settings.ICAL_HEARTBEAT_SECONDS):
-                CalendarExport.objects.filter(
-                    pk=export_id, status=Status.STARTED
-                ).update(heartbeat_at=timezone.now())
-        except Exception:
-            logger.exception("heartbeat of calendar export %s failed", export_id)
+                _beat_once(export_id)
         finally:
             connection.close()  # this thread's own connection
 
@@ -292,6 +288,18 @@ def heartbeat(*, export_id: UUID) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def _beat_once(export_id: UUID) -> None:
+    """One beat. A failed one is logged and the thread beats on: a database
+    that blinked must not make a running job look dead to the sweep."""
+    try:
+        CalendarExport.objects.filter(pk=export_id, status=Status.STARTED).update(
+            heartbeat_at=timezone.now()
+        )
+    except Exception:
+        logger.exception("a heartbeat of calendar export %s failed", export_id)
+        connection.close()  # a broken connection is reopened by the next beat
 
 
 def calendar_export_fail(*, export: CalendarExport, reason: str) -> None:

@@ -5,16 +5,15 @@ and on the machine's Redis, as the benchmarks do by default.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 from tests.support.processes import PROJECT_DIR, project_env
+from tests.support.services import REDIS_URL, require, tool_on_path
 
 DATABASE = os.environ.get("DATABASE_URL") or "sqlite"
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
 def run_bench(*args: str) -> list[str]:
@@ -31,7 +30,7 @@ def run_bench(*args: str) -> list[str]:
     return result.stdout.strip().splitlines()
 
 
-def test_job_latency_bench_prints_its_table():
+def test_job_latency_bench_prints_its_table(shared_redis):
     rows = run_bench("-m", "bench.job_latency", "--jobs", "1")[-3:]
     assert [row.split()[0] for row in rows] == ["embedded", "redis", "sqs"]
     assert rows[1].endswith("1.00x")
@@ -48,7 +47,7 @@ def test_calendar_build_bench_prints_its_table():
     assert note.startswith("MiB:")
 
 
-def test_calendar_job_bench_prints_its_table():
+def test_calendar_job_bench_prints_its_table(shared_redis):
     rows = run_bench(
         "-m",
         "bench.calendar_job",
@@ -63,9 +62,9 @@ def test_calendar_job_bench_prints_its_table():
 
 
 @pytest.mark.parametrize("tool", ["wrk", "python"])
-def test_http_throughput_bench_prints_its_table(tool):
-    if tool == "wrk" and not shutil.which("wrk"):
-        pytest.skip("wrk is not installed (apt-get install wrk)")
+def test_http_throughput_bench_prints_its_table(shared_redis, tool):
+    if tool == "wrk":
+        require("wrk", tool_on_path("wrk"), "PATH (apt-get install wrk)")
     rows = run_bench(
         "-m",
         "bench.http_throughput",

@@ -2,10 +2,13 @@
 
 import subprocess
 import sys
+import time
+import uuid
 
 import requests
 
 from tests.support.processes import PROJECT_DIR, django_run
+from tests.support.stack import stack_env, web_server
 
 WORKER_SCRIPT = """
 import os, sys, django
@@ -88,3 +91,32 @@ def test_sqlite_takes_concurrent_writers_without_database_is_locked(sqlite_env):
         sqlite_env,
     )
     assert count.stdout.strip() == str(3 * writes_each), count.stderr
+
+
+def test_web_processes_sharing_a_redis_cache_share_each_client_s_count(
+    tmp_path, shared_redis, database_url
+):
+    """Two servers (as two gunicorn processes, or two machines) on one
+    CACHE_URL: a client's 3/min is counted once across both, not per process."""
+    prefix = f"throttle-{uuid.uuid4().hex[:8]}"  # counts of this test's own
+    env = stack_env(
+        tmp_path,
+        database_url,
+        CACHE_URL=f"{shared_redis}/2?key_prefix={prefix}",
+        ICAL_RATE_LIMIT="3/min",
+        ICAL_MAX_QUEUED_PER_CLIENT="0",
+    )
+    logs = tmp_path / "logs"
+    with (
+        web_server(env, logs, workers=1) as one,
+        web_server(env, logs, workers=1) as two,
+    ):
+        # Counts are per minute: start early in one, so that none resets mid-test.
+        if time.time() % 60 > 40:
+            time.sleep(61 - time.time() % 60)
+        answers = [
+            requests.post(f"{base}/api/v1/todos/ical", timeout=10).status_code
+            for base in (one, two, one, two)
+        ]
+
+    assert answers == [202, 202, 202, 429]

@@ -318,3 +318,33 @@ def test_a_rate_that_is_not_a_rate_stops_start_up_naming_it(name):
     result = run_python(["manage.py", "check"], project_env(**{name: "lots"}))
     assert result.returncode != 0
     assert f"{name} must be a rate such as 30/min" in result.stderr
+
+
+@pytest.mark.parametrize("broker", ["redis://127.0.0.1:6379/0", "sqs://"])
+@pytest.mark.parametrize("time_limit", [10, 300, 3600])
+def test_a_message_stays_hidden_longer_than_its_job_may_run(broker, time_limit):
+    """The broker redelivers an unacknowledged message after its visibility
+    timeout: below the hard time limit, a slow job would run twice at once."""
+    env = project_env(CELERY_BROKER_URL=broker, ICAL_TIME_LIMIT=str(time_limit))
+    result = django_run(
+        "print(settings.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'],"
+        " settings.CELERY_TASK_TIME_LIMIT, settings.CELERY_TASK_SOFT_TIME_LIMIT)",
+        env,
+    )
+    assert result.returncode == 0, result.stderr
+    visibility, hard, soft = map(int, result.stdout.split())
+    assert visibility > hard == time_limit > soft > 0
+
+
+def test_the_worker_holds_one_job_at_a_time_and_acknowledges_it_once_done():
+    """As Celery reads them: prefetch 1 (a busy worker holds no other job that
+    an idle one could run), late acknowledgement, and a job whose pool child
+    died is rejected back to the broker (the real kill: test_faults.py)."""
+    result = django_run(
+        "from taskoverflow.celery import app\n"
+        "print(app.conf.worker_prefetch_multiplier, app.conf.task_acks_late,"
+        " app.conf.task_reject_on_worker_lost)",
+        project_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "True", "True"]

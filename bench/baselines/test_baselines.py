@@ -35,41 +35,22 @@ from bench.baselines.run import (
     flask_api,
     flask_celery,
 )
+from tests.support import services
+from tests.support.services import require
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
-)
+POSTGRES_URL = services.POSTGRES_URL
 # A database number apart from the suite's 0; every key is also under the
 # stack's own prefix, deleted afterwards.
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379") + "/14"
-REQUIRED_SERVICES = set(
-    filter(None, os.environ.get("REQUIRED_SERVICES", "").split(","))
-)
-
-
-def require(service: str, reachable: bool, where: str) -> None:
-    if reachable:
-        return
-    message = f"{service} is not reachable at {where}"
-    if service in REQUIRED_SERVICES:
-        pytest.fail(f"{message}, and REQUIRED_SERVICES lists it")
-    pytest.skip(f"{message}; start it to run this test")
+REDIS_URL = services.REDIS_URL + "/14"
 
 
 def postgres_reachable() -> bool:
-    try:
-        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
-        return True
-    except psycopg.Error:
-        return False
+    return services.postgres_reachable(POSTGRES_URL)
 
 
 def redis_reachable() -> bool:
-    try:
-        return redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-    except redis.RedisError:
-        return False
+    return services.redis_reachable(REDIS_URL)
 
 
 def run_project_python(args: list[str], database_url: str) -> str:

@@ -10,6 +10,7 @@ import pytest
 from kombu.exceptions import OperationalError as BrokerError
 from rest_framework.test import APIClient
 
+from api.throttling import ClientRateThrottle
 from calendars.jobs import QUEUE_UNAVAILABLE
 from calendars.models import CalendarExport
 from calendars.tasks import ical_task
@@ -155,6 +156,47 @@ def test_job_creation_is_throttled_per_client_with_retry_after(api, settings):
     assert 0 < int(refused["Retry-After"]) <= 60
     assert other_client.status_code == 202
     assert CalendarExport.objects.count() == 3
+
+
+@pytest.fixture
+def one_window(monkeypatch) -> None:
+    """Every request falls in the same throttle window: the counts never reset
+    mid-test at a minute's turn."""
+    monkeypatch.setattr(ClientRateThrottle, "timer", staticmethod(lambda: 1e9 + 5))
+
+
+def test_the_job_throttle_is_the_settings_default_of_30_a_minute(
+    api, settings, one_window
+):
+    """The rate is read from the real setting (no override): 30/min."""
+    settings.ICAL_MAX_QUEUED_PER_CLIENT = 0  # the queue cap would refuse first
+
+    accepted = [api.post(API).status_code for _ in range(30)]
+    refused = api.post(API)
+
+    assert accepted == [202] * 30
+    assert_json_error(refused, 429)
+
+
+@pytest.mark.parametrize(
+    "proxies, statuses", [(None, [202, 429]), (1, [202, 202])], ids=["0", "1"]
+)
+def test_clients_behind_num_proxies_are_told_apart_by_x_forwarded_for(
+    api, settings, one_window, proxies, statuses
+):
+    """With no proxy (the default) X-Forwarded-For is the client's to forge and
+    is ignored; behind one, it names the client."""
+    settings.ICAL_RATE_LIMIT = "1/min"
+    if proxies is not None:
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": proxies}
+    proxy = "10.0.0.1"
+
+    answers = [
+        api.post(API, REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=client).status_code
+        for client in ("203.0.113.7", "203.0.113.8")
+    ]
+
+    assert answers == statuses
 
 
 def test_get_is_not_offered_on_the_collection(api):
@@ -325,7 +367,11 @@ def test_a_client_may_have_only_so_many_jobs_waiting(api, settings):
     after_one_finished = api.post(API)
 
     assert [response.status_code for response in accepted] == [202, 202]
-    body = assert_json_error(refused, 429)
-    assert "2 calendar jobs" in body["error"]
+    assert_json_error(
+        refused,
+        429,
+        "You have 2 calendar jobs waiting, as many as one client may; ask again "
+        "once one has finished.",
+    )
     assert other_client.status_code == 202
     assert after_one_finished.status_code == 202

@@ -3,6 +3,7 @@ deleted when no job points at them, and kept within a budget, oldest first."""
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 import boto3
 import pytest
@@ -14,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from calendars import jobs
+from calendars.jobs import calendar_storage_trim
 from calendars.models import CalendarExport
 from calendars.tasks import ical_task
 from todos.models import Todo
@@ -112,11 +114,21 @@ def test_a_job_reuses_the_calendar_of_one_that_read_the_todos_after_it_was_asked
 
     waiting.refresh_from_db()
     assert waiting.status == "SUCCESS"
-    assert (waiting.file.name, waiting.sha256, waiting.event_count) == (
-        later.file.name,
-        later.sha256,
-        later.event_count,
-    )
+    reused = ("file.name", "sha256", "event_count", "file_size", "read_at")
+    assert [attrgetter(name)(waiting) for name in reused] == [
+        attrgetter(name)(later) for name in reused
+    ]
+
+
+def test_a_job_whose_donor_s_file_is_gone_is_built_after_all(todos, media_root):
+    waiting = CalendarExport.objects.create()
+    later = built()
+    default_storage.delete(later.file.name)  # trimmed or expired meanwhile
+
+    assert len(todo_reads(waiting)) == 1
+
+    waiting.refresh_from_db()
+    assert waiting.status == "SUCCESS" and default_storage.exists(waiting.file.name)
 
 
 def test_a_job_asked_after_the_other_was_built_reads_the_todos_again(todos):
@@ -132,8 +144,12 @@ def test_a_job_asked_after_the_other_was_built_reads_the_todos_again(todos):
 
 @pytest.mark.parametrize(
     "filters, other",
-    [({"completed": True}, {}), ({"window": 3}, {"window": 3})],
-    ids=["other-filters", "windows-count-from-each-request"],
+    [({"completed": True}, {}), ({"window": 3}, {"window": 3}), ({}, {"window": 3})],
+    ids=[
+        "other-filters",
+        "windows-count-from-each-request",
+        "a-windowed-calendar-is-no-donor",
+    ],
 )
 def test_only_a_job_with_the_same_filters_and_no_window_is_reused(
     todos, filters, other
@@ -165,18 +181,22 @@ def test_a_calendar_holds_the_todos_as_the_worker_reads_them(todos):
 
 
 @pytest.mark.django_db(transaction=True)  # the build's own transaction, not a test's
-def test_on_postgresql_the_rows_are_read_in_one_repeatable_read_snapshot(todos):
-    if connection.vendor != "postgresql":
-        pytest.skip("the isolation level is PostgreSQL's")
+def test_the_rows_are_read_in_one_snapshot(todos):
+    """On PostgreSQL inside one REPEATABLE READ transaction; on SQLite by one
+    statement (WAL), with no transaction holding the write lock for the build."""
     export = CalendarExport.objects.create()
     with CaptureQueriesContext(connection) as queries:
         ical_task(str(export.id))
     statements = [query["sql"] for query in queries]
-    snapshot = next(
-        n for n, sql in enumerate(statements) if "REPEATABLE READ" in sql.upper()
-    )
     reads = [n for n, sql in enumerate(statements) if "todos_todo" in sql]
-    assert reads and all(n > snapshot for n in reads)
+    snapshots = [
+        n for n, sql in enumerate(statements) if "REPEATABLE READ" in sql.upper()
+    ]
+    assert len(reads) == 1
+    if connection.vendor == "postgresql":
+        assert snapshots and snapshots[0] < reads[0]
+    else:
+        assert snapshots == []
 
 
 # --- budget -------------------------------------------------------------------
@@ -209,6 +229,53 @@ def test_a_calendar_larger_than_the_whole_budget_fails_its_job(
     assert export.status == "FAILURE"
     assert "storage budget" in export.error
     assert stored_files(media_root) == []
+
+
+def test_a_calendar_of_exactly_the_budget_is_kept(todos, media_root, settings):
+    size = built().file_size
+    CalendarExport.objects.all().delete()
+    settings.ICAL_STORAGE_BUDGET_BYTES = size
+
+    export = built()
+
+    assert export.status == "SUCCESS" and export.file_size == size
+
+
+def stored_job(name: str, size: int, *, age_minutes: int) -> CalendarExport:
+    """A finished job whose calendar, `name`, takes `size` bytes."""
+    path = f"calendars/{name}.ics"
+    if not default_storage.exists(path):
+        default_storage.save(path, ContentFile(b"x" * size))
+    return CalendarExport.objects.create(
+        status="SUCCESS",
+        file=path,
+        file_size=size,
+        finished_at=timezone.now() - timedelta(minutes=age_minutes),
+    )
+
+
+@pytest.mark.parametrize(
+    "budget, deleted, left", [(240, 0, "abcd"), (190, 2, "cd"), (150, 3, "d")]
+)
+def test_the_trim_deletes_the_oldest_jobs_until_the_distinct_files_fit(
+    media_root, settings, budget, deleted, left
+):
+    """Files counted once however many jobs share one; a shared file goes with
+    its last job; the calendar just stored (`keep`, here the oldest) stays."""
+    jobs_ = {
+        "k": stored_job("kept", 100, age_minutes=9),  # just stored
+        "a": stored_job("shared", 50, age_minutes=4),
+        "b": stored_job("shared", 50, age_minutes=3),
+        "c": stored_job("own", 60, age_minutes=2),
+        "d": stored_job("last", 30, age_minutes=1),
+    }
+    settings.ICAL_STORAGE_BUDGET_BYTES = budget
+
+    assert calendar_storage_trim(keep="calendars/kept.ics") == deleted
+
+    remaining = set(CalendarExport.objects.values_list("pk", flat=True))
+    assert remaining == {jobs_[key].pk for key in "k" + left}
+    assert default_storage.exists("calendars/shared.ics") == ("b" in left)
 
 
 # --- S3: downloads go straight to the bucket ----------------------------------

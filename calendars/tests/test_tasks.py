@@ -1,11 +1,14 @@
 """The ical task, called as a function: reads the todos, stores the calendar."""
 
 import hashlib
+import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta, timezone
+from unittest import mock
 
 import icalendar
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
@@ -26,6 +29,26 @@ def todos():
         Todo.objects.create(title="done", deadline_at=DEADLINE, completed=True),
         Todo.objects.create(title="undated"),
     ]
+
+
+@pytest.fixture
+def build_raises(monkeypatch):
+    """Make every attempt of the task's build raise `error`; the attempts."""
+
+    def make(error: Exception) -> list[dict]:
+        attempts = []
+
+        def build(**kwargs):
+            attempts.append(kwargs)
+            raise error
+
+        monkeypatch.setattr("calendars.tasks.calendar_export_build", build)
+        return attempts
+
+    return make
+
+
+DATABASE_GONE = OperationalError("server closed the connection unexpectedly")
 
 
 def events_of(export: CalendarExport) -> list[icalendar.Event]:
@@ -102,11 +125,8 @@ def test_a_job_that_raises_ends_failure_with_a_short_reason(todos, monkeypatch):
     assert export.finished_at is not None
 
 
-def test_a_database_error_is_retried_and_marked_retry(todos, monkeypatch):
-    def database_gone(**kwargs):
-        raise OperationalError("server closed the connection unexpectedly")
-
-    monkeypatch.setattr("calendars.tasks.calendar_export_build", database_gone)
+def test_a_database_error_is_retried_and_marked_retry(todos, build_raises):
+    build_raises(DATABASE_GONE)
     export = CalendarExport.objects.create()
 
     # Called directly, Celery's retry re-raises the error instead of queueing.
@@ -115,6 +135,104 @@ def test_a_database_error_is_retried_and_marked_retry(todos, monkeypatch):
 
     export.refresh_from_db()
     assert export.status == "RETRY"
+
+
+def test_database_errors_are_retried_3_times_with_backoff_then_end_failure(
+    todos, build_raises
+):
+    """As the docs say: up to 3 retries, each waiting longer (1, 2, 4 s), and
+    then FAILURE with the reason; never retried for ever."""
+    attempts = build_raises(DATABASE_GONE)
+    export = CalendarExport.objects.create()
+
+    # Run as the worker would, retries included (eager: countdowns not waited).
+    with mock.patch.object(ical_task, "retry", wraps=ical_task.retry) as retry:
+        outcome = ical_task.apply(args=[str(export.id)])
+
+    assert len(attempts) == 1 + 3
+    assert [call.kwargs["countdown"] for call in retry.call_args_list] == [1, 2, 4]
+    assert outcome.state == "FAILURE"
+    assert isinstance(outcome.result, OperationalError)
+    export.refresh_from_db()
+    assert export.status == "FAILURE" and export.finished_at is not None
+    assert export.error == (
+        "The database did not answer: server closed the connection unexpectedly"
+    )
+
+
+def test_a_job_past_its_soft_time_limit_ends_failure_saying_so(
+    todos, build_raises, settings
+):
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 270
+    build_raises(SoftTimeLimitExceeded())
+    export = CalendarExport.objects.create()
+
+    with pytest.raises(SoftTimeLimitExceeded):
+        ical_task(str(export.id))
+
+    export.refresh_from_db()
+    assert export.status == "FAILURE"
+    assert export.error == "Took longer than 270 s."
+
+
+def test_a_job_beats_from_the_moment_it_starts(todos):
+    """A worker killed before its first beat still leaves a beat to miss."""
+    export = CalendarExport.objects.create()
+
+    ical_task(str(export.id))
+
+    export.refresh_from_db()
+    assert export.heartbeat_at == export.started_at is not None
+
+
+@pytest.mark.django_db(transaction=True)  # the beat writes from its own thread
+def test_a_running_job_beats_for_itself(todos, settings, monkeypatch):
+    settings.ICAL_HEARTBEAT_SECONDS = 0.05
+    export = CalendarExport.objects.create()
+    beats = []
+
+    def watch_the_beat(**kwargs):
+        """Mid-build (where a reusable calendar is looked for): a beat lands."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not beats:
+            row = CalendarExport.objects.get(pk=export.pk)
+            if row.heartbeat_at > row.started_at:
+                beats.append(row.heartbeat_at)
+            time.sleep(0.02)
+
+    monkeypatch.setattr(jobs, "calendar_export_donor", watch_the_beat)
+    jobs.calendar_export_build(export_id=export.id, completed=None, window=None)
+
+    assert beats, "the job's own row was beaten while it ran"
+
+
+@pytest.mark.parametrize("delay, sleeps", [({}, []), ({"delay": 0.5}, [0.5])])
+def test_the_simulated_delay_is_waited_only_when_asked_for(
+    todos, monkeypatch, delay, sleeps
+):
+    slept = []
+    monkeypatch.setattr(jobs.time, "sleep", slept.append)
+    export = CalendarExport.objects.create()
+
+    jobs.calendar_export_build(
+        export_id=export.id, completed=None, window=None, **delay
+    )
+
+    assert slept == sleeps
+
+
+def test_a_job_marked_retry_counts_as_queued_from_then(todos, build_raises):
+    """The sweep counts a waiting job's time from its last change."""
+    build_raises(DATABASE_GONE)
+    export = CalendarExport.objects.create()
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    CalendarExport.objects.filter(pk=export.pk).update(updated_at=long_ago)
+
+    with pytest.raises(OperationalError):
+        ical_task(str(export.id))
+
+    export.refresh_from_db()
+    assert export.status == "RETRY" and export.updated_at > long_ago
 
 
 def test_short_reason_is_one_line_and_bounded():

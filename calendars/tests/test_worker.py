@@ -59,14 +59,14 @@ def add_todos(base: str) -> list[dict]:
     return created
 
 
-def export_calendar(base: str, *, within: float = 5.0) -> tuple[str, bytes]:
-    """POST a job, poll it to SUCCESS within `within` s, download the calendar."""
+def export_calendar(base: str, *, timeout: float = 60) -> tuple[str, bytes]:
+    """POST a job, poll it to SUCCESS, download the calendar. `timeout` is a
+    bound on a loaded machine, not a speed: the figures are bench/'s."""
     response = requests.post(f"{base}/api/v1/todos/ical", timeout=5)
     assert response.status_code == 202, response.text
     job = response.json()
-    status, elapsed = wait_for_job(base, job["task_url"], timeout=within + 5)
+    status, elapsed = wait_for_job(base, job["task_url"], timeout=timeout)
     assert status == "SUCCESS", f"{status} after {elapsed:.2f} s"
-    assert elapsed <= within, f"SUCCESS only after {elapsed:.2f} s"
     result_url = requests.get(job["task_url"], timeout=5).json()["result_url"]
     result = requests.get(result_url, timeout=5)
     assert result.status_code == 200
@@ -135,6 +135,51 @@ def test_fifo_queue_is_created_as_fifo_on_sqs(tmp_path, aws, database_url):
     url = client.get_queue_url(QueueName="ical.fifo")["QueueUrl"]
     attributes = client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
     assert attributes["Attributes"]["FifoQueue"] == "true"
+
+
+def test_on_the_fifo_wire_each_job_is_its_group_and_each_send_its_dedup_id(
+    tmp_path, aws, database_url
+):
+    """As SQS received them: the job's messages (its first send, then the
+    sweep's) carry the job id as MessageGroupId and `<id>-<send>` as
+    MessageDeduplicationId, so the resend is not dropped as a duplicate."""
+    env = stack_env(
+        tmp_path,
+        database_url,
+        CELERY_BROKER_URL="sqs://",
+        CELERY_DEFAULT_QUEUE="ical.fifo",
+        **aws,
+    )
+    with web_server(env, tmp_path / "logs") as base:  # no worker: nothing consumes
+        job_id = requests.post(f"{base}/api/v1/todos/ical", timeout=5).json()["task_id"]
+    # Both sends before any receive: moto forgets a deduplication id once its
+    # message is deleted (AWS keeps it 5 minutes).
+    resent = django_run(
+        "import datetime\n"
+        "from calendars.jobs import calendar_exports_resend_stale\n"
+        "from django.utils import timezone\n"
+        "later = timezone.now() + datetime.timedelta(hours=1)\n"
+        "print(calendar_exports_resend_stale(now=later))",
+        env,
+    )
+    assert resent.stdout.strip() == "1", resent.stderr
+
+    client = boto3.client("sqs", endpoint_url=aws["AWS_ENDPOINT_URL"], **_keys(aws))
+    url = client.get_queue_url(QueueName="ical.fifo")["QueueUrl"]
+    received = []
+    for _ in range(2):  # one group: the second is visible once the first is gone
+        (message,) = client.receive_message(
+            QueueUrl=url,
+            AttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+            WaitTimeSeconds=5,
+        )["Messages"]
+        client.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        attributes = message["Attributes"]
+        received.append(
+            (attributes["MessageGroupId"], attributes["MessageDeduplicationId"])
+        )
+    assert received == [(job_id, f"{job_id}-1"), (job_id, f"{job_id}-2")]
 
 
 def _keys(aws_env: dict[str, str]) -> dict[str, str]:

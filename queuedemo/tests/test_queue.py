@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
 
 import boto3
 import pytest
@@ -181,13 +180,15 @@ def test_create_makes_fifo_queues_with_content_based_deduplication(env, aws_env)
     assert "FifoQueue" not in standard_attributes
 
 
-def test_standard_delivers_all_100_each_once_to_one_receiver(env):
+def test_standard_delivers_all_100_at_least_once_to_one_receiver(env):
+    """A standard queue promises every message at least once, in any order;
+    a duplicate is allowed (moto happens to deliver each once)."""
     name = queue_name("standard")
     send(name, env, "--create")
 
     lines = receive(name, env, "--idle-timeout", "3")
 
-    assert Counter(bodies(lines)) == Counter(HUNDRED)  # any order, each once
+    assert set(bodies(lines)) == set(HUNDRED)
 
 
 def test_max_messages_stops_the_receiver_and_leaves_the_rest(env):
@@ -200,7 +201,7 @@ def test_max_messages_stops_the_receiver_and_leaves_the_rest(env):
     rest = receive(name, env, "--idle-timeout", "2")
 
     assert len(first) == 10
-    assert Counter(bodies(first) + bodies(rest)) == Counter(HUNDRED[:30])
+    assert set(bodies(first) + bodies(rest)) == set(HUNDRED[:30])  # at least once
 
 
 def start_receiver(
@@ -275,14 +276,16 @@ def created(env):
     return create
 
 
-def test_two_standard_receivers_together_get_each_message_exactly_once(
+def test_two_standard_receivers_together_get_each_message_at_least_once(
     env, created, tmp_path
 ):
+    """SQS standard queues deliver at least once: together the receivers see
+    every message, perhaps one twice."""
     name = created("standard")
 
     first, second = two_receivers_then_send(name, env, tmp_path)
 
-    assert Counter(first + second) == Counter(HUNDRED)
+    assert set(first + second) == set(HUNDRED)
 
 
 def test_two_fifo_receivers_get_every_message_each_in_order(env, created, tmp_path):

@@ -29,6 +29,7 @@ from tests.support.deployment import (
     variables_read_by_the_code,
 )
 from tests.support.processes import BIN, django_run, project_env
+from tests.support.services import require, tool_on_path
 
 
 @pytest.fixture(scope="module")
@@ -466,8 +467,8 @@ def test_every_checkov_skip_carries_its_reason():
         assert len(reason.split()) >= 8, f"{file}: {check} needs a reason: {reason!r}"
 
 
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform not on PATH")
 def test_terraform_fmt_is_clean():
+    require("terraform", tool_on_path("terraform"), "PATH")
     result = subprocess.run(
         ["terraform", "fmt", "-check", "-recursive", "-diff", str(TERRAFORM_DIR)],
         capture_output=True,

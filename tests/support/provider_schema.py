@@ -102,15 +102,13 @@ def require_schema(cache: Path | None = None) -> dict:
     """`ensure_schema()` for a test: skip it, saying why, when the packages cannot
     be fetched; fail instead when REQUIRED_SERVICES (a comma list) names
     terraform-schema, as CI's does (tests.support.services.require's rule)."""
-    import pytest
+
+    from tests.support.services import require
 
     try:
         return ensure_schema(cache)
     except SchemaUnavailable as error:
-        message = f"the providers' schemas could not be fetched: {error}"
-        if SERVICE in os.environ.get("REQUIRED_SERVICES", "").split(","):
-            pytest.fail(f"{message}, and REQUIRED_SERVICES lists {SERVICE}")
-        pytest.skip(f"{message}; needs npm and the npm registry once")
+        require(SERVICE, False, f"npm's registry ({error}); it is needed once")
 
 
 def cache_dir() -> Path:

@@ -5,6 +5,7 @@ is missing, and fails instead when REQUIRED_SERVICES names it (as CI does).
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,25 +19,32 @@ import requests
 
 from tests.support.processes import BIN, free_port, log_file, stop, wait_until
 
-REQUIRED_SERVICES = set(
-    filter(None, os.environ.get("REQUIRED_SERVICES", "").split(","))
-)
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
 )
 
 
+def required_services() -> set[str]:
+    """The services REQUIRED_SERVICES (a comma list) names, as it is now."""
+    return set(filter(None, os.environ.get("REQUIRED_SERVICES", "").split(",")))
+
+
 def require(service: str, reachable: bool, where: str) -> None:
-    """Skip a test whose service is missing, saying why; fail if it is required."""
+    """Skip a test whose service (or tool) is missing, saying why; fail if it is
+    required. The only way a test of this project skips."""
     import pytest
 
     if reachable:
         return
     message = f"{service} is not reachable at {where}"
-    if service in REQUIRED_SERVICES:
+    if service in required_services():
         pytest.fail(f"{message}, and REQUIRED_SERVICES lists it")
     pytest.skip(f"{message}; start it to run this test")
+
+
+def tool_on_path(name: str) -> bool:
+    return shutil.which(name) is not None
 
 
 def redis_reachable(url: str = REDIS_URL) -> bool:
