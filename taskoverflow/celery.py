@@ -63,8 +63,11 @@ def make_broker_folders(sender: Celery, **kwargs) -> None:
 
 
 @task_prerun.connect
-def replace_unusable_database_connections(**kwargs) -> None:
+def replace_unusable_database_connections(task=None, **kwargs) -> None:
     """What Django does before each request, before each task: a kept
     connection (CELERY_DB_REUSE_MAX) that broke or outlived
-    DATABASE_CONN_MAX_AGE is closed, and the task opens a fresh one."""
+    DATABASE_CONN_MAX_AGE is closed, and the task opens a fresh one. Not for a
+    task run eagerly (`apply()`), inside its caller's process and transaction."""
+    if task is not None and task.request.is_eager:
+        return
     close_old_connections()

@@ -396,3 +396,37 @@ def test_a_pool_process_commits_without_waiting_for_the_disk():
         assert synchronous_commit() == expected
     finally:
         connection_created.disconnect(tasks.commit_without_waiting_for_disk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_connection_is_replaced_before_a_task_once_too_old_or_broken(
+    monkeypatch,
+):
+    """Workers keep their connection between tasks (CELERY_DB_REUSE_MAX); one
+    that outlived DATABASE_CONN_MAX_AGE, or broke meanwhile (PostgreSQL
+    restarted), is closed before a task uses it, as Django does before each
+    request, and the task opens a fresh one."""
+    from celery.signals import task_prerun
+    from django.db import connections
+
+    def before_a_task() -> None:
+        task_prerun.send(sender=ical_task, task_id="t", task=ical_task, args=())
+
+    database = connections["default"]
+    closed = []
+    close = database.close
+    monkeypatch.setattr(database, "close", lambda: closed.append(1) or close())
+
+    database.ensure_connection()
+    before_a_task()
+    assert closed == []  # a connection still young and sound is kept
+
+    database.close_at = time.monotonic() - 1  # past DATABASE_CONN_MAX_AGE
+    before_a_task()
+    assert closed == [1]
+    assert Todo.objects.count() == 0
+
+    if database.vendor == "postgresql":  # SQLite's file cannot go away
+        database.connection.close()  # broken underneath Django, which keeps it
+        before_a_task()
+        assert Todo.objects.count() == 0
