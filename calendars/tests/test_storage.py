@@ -18,6 +18,8 @@ from calendars import jobs
 from calendars.jobs import calendar_storage_trim
 from calendars.models import CalendarExport
 from calendars.tasks import ical_task
+from tests.support.processes import django_run
+from tests.support.stack import stack_env
 from todos.models import Todo
 
 pytestmark = pytest.mark.django_db
@@ -255,13 +257,15 @@ def stored_job(name: str, size: int, *, age_minutes: int) -> CalendarExport:
 
 
 @pytest.mark.parametrize(
-    "budget, deleted, left", [(240, 0, "abcd"), (190, 2, "cd"), (150, 3, "d")]
+    "budget, deleted, left",
+    [(240, 0, "abcd"), (190, 2, "cd"), (150, 3, "d"), (60, 4, "")],
 )
 def test_the_trim_deletes_the_oldest_jobs_until_the_distinct_files_fit(
     media_root, settings, budget, deleted, left
 ):
     """Files counted once however many jobs share one; a shared file goes with
-    its last job; the calendar just stored (`keep`, here the oldest) stays."""
+    its last job; the calendar just stored (`keep`, here the oldest) stays,
+    even larger than the budget, and the count is of every job deleted."""
     jobs_ = {
         "k": stored_job("kept", 100, age_minutes=9),  # just stored
         "a": stored_job("shared", 50, age_minutes=4),
@@ -276,6 +280,71 @@ def test_the_trim_deletes_the_oldest_jobs_until_the_distinct_files_fit(
     remaining = set(CalendarExport.objects.values_list("pk", flat=True))
     assert remaining == {jobs_[key].pk for key in "k" + left}
     assert default_storage.exists("calendars/shared.ics") == ("b" in left)
+
+
+def test_the_build_keeps_its_calendar_though_a_newer_job_finished_first(
+    todos, media_root, settings
+):
+    """A job that finished after this one was stored (another worker's) is
+    older than nothing: the build's trim deletes it, never the calendar just
+    stored, though that one alone is the oldest."""
+    size = built().file_size
+    CalendarExport.objects.all().delete()
+    newer = stored_job("newer", size, age_minutes=-1)
+    settings.ICAL_STORAGE_BUDGET_BYTES = size * 2 - 1
+
+    export = built()
+
+    assert export.status == "SUCCESS"
+    assert default_storage.exists(export.file.name)
+    assert not CalendarExport.objects.filter(pk=newer.pk).exists()
+
+
+# --- locks: writers racing on PostgreSQL --------------------------------------
+
+
+def raced(tmp_path, postgres_database, call: str) -> str:
+    """What `call` (in tests.support.races) prints, run against PostgreSQL."""
+    result = django_run(
+        f"from tests.support import races\nprint(races.{call})",
+        stack_env(tmp_path, postgres_database),
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()[-1]
+
+
+@pytest.mark.django_db(False)  # the writers run on a PostgreSQL of their own
+def test_a_burst_of_one_client_s_requests_on_postgresql_records_only_its_cap(
+    tmp_path, postgres_database
+):
+    """Six requests that have all counted the client's waiting jobs before any
+    records one: the client's lock lets two in, the cap, not six."""
+    assert (
+        raced(tmp_path, postgres_database, "concurrent_creates(requests=6, cap=2)")
+        == "2"
+    )
+
+
+@pytest.mark.django_db(False)
+def test_a_calendar_released_as_a_job_reuses_it_on_postgresql_is_not_lost(
+    tmp_path, postgres_database
+):
+    """A file whose last job (a donor) was trimmed is released just as a job
+    reuses it: the file's lock makes one wait for the other, and no job points
+    at a deleted file."""
+    call = 'release_while_adopted(adopter="reuse")'
+    assert raced(tmp_path, postgres_database, call) == "[]"
+
+
+@pytest.mark.django_db(False)
+def test_a_calendar_released_as_a_job_builds_it_again_on_postgresql_is_not_lost(
+    tmp_path, postgres_database
+):
+    """A file whose last job was trimmed is released just as a job builds the
+    same todos, hence the same file: the build stores it and points its job at
+    it under the file's lock, so no job points at a deleted file."""
+    call = 'release_while_adopted(adopter="build")'
+    assert raced(tmp_path, postgres_database, call) == "[]"
 
 
 # --- S3: downloads go straight to the bucket ----------------------------------

@@ -1,6 +1,7 @@
 """Hand-made mutants: what mutmut cannot reach (module-level settings, Terraform)
 or what only real processes show (a killed pool child, two web servers, the
-FIFO wire, racing sweepers in a process of their own).
+FIFO wire, racing sweepers or writers racing for a lock in a process of their
+own).
 
 Each mutant is a set of one-line edits applied to a copy of the project, and
 the tests named with it must fail there. `python -m tests.support.mutants`
@@ -25,6 +26,13 @@ FAULTS = "calendars/tests/test_faults.py"
 SWEEP = "calendars/tests/test_sweep.py"
 TASKS = "calendars/tests/test_tasks.py"
 API = "calendars/tests/test_api.py"
+STORAGE = "calendars/tests/test_storage.py"
+BURST = f"{STORAGE}::test_a_burst_of_one_client_s_requests_on_postgresql_records_only_its_cap"
+RELEASED_AS_REUSED = (
+    f"{STORAGE}::test_a_calendar_released_as_a_job_reuses_it_on_postgresql_is_not_lost"
+)
+RELEASED_AS_BUILT = f"{STORAGE}::test_a_calendar_released_as_a_job_builds_it_again_on_postgresql_is_not_lost"
+LOCK_SQL = '"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"'
 # Not copied: environments, caches, generated files, and mutmut's own copy.
 NOT_COPIED = shutil.ignore_patterns(
     ".venv", ".git", "mutants", "__pycache__", ".pytest_cache", ".ruff_cache",
@@ -173,6 +181,30 @@ MUTANTS = (
         "calendars/jobs.py",
         (('f"{export.id}-{export.sends}"', "str(export.id)"),),
         ("calendars/tests/test_worker.py::test_on_the_fifo_wire_each_job_is_its_group_and_each_send_its_dedup_id",),
+    ),
+    # The advisory locks act on PostgreSQL only: mutmut's tests, on SQLite,
+    # cannot tell them from no lock. Each is mutmut's mutant by its name.
+    *(
+        Mutant(f"_lock: {name}", "calendars/jobs.py", ((old, new),), (BURST,))
+        for name, old, new in (
+            ("x__lock__mutmut_2", 'vendor == "postgresql"', 'vendor == "XXpostgresqlXX"'),
+            ("x__lock__mutmut_3", 'vendor == "postgresql"', 'vendor == "POSTGRESQL"'),
+            ("x__lock__mutmut_4", f"{LOCK_SQL}, [name]", "None, [name]"),
+            ("x__lock__mutmut_5", f"{LOCK_SQL}, [name]", f"{LOCK_SQL}, None"),
+            ("x__lock__mutmut_6", f"{LOCK_SQL}, [name]", "[name]"),
+            ("x__lock__mutmut_7", f"{LOCK_SQL}, [name]", f"{LOCK_SQL}, "),
+            ("x__lock__mutmut_8", LOCK_SQL, f'"XX{LOCK_SQL[1:-1]}XX"'),
+            ("x__lock__mutmut_10", LOCK_SQL, LOCK_SQL.upper()),
+        )
+    ),
+    *(
+        Mutant(f"no {lock} lock ({name})", "calendars/jobs.py", ((call, "_lock(None)"),), tests)
+        for name, lock, call, tests in (
+            ("x_calendar_export_create__mutmut_3", "client", '_lock(f"calendar client {client}")', (BURST,)),
+            ("x_calendar_export_build__mutmut_54", "stored file", "_lock(spooled.name)", (RELEASED_AS_BUILT,)),
+            ("x__reuse__mutmut_1", "donor file", "_lock(donor.file.name)", (RELEASED_AS_REUSED,)),
+            ("x_calendar_file_release__mutmut_1", "released file", "_lock(name)", (RELEASED_AS_REUSED, RELEASED_AS_BUILT)),
+        )
     ),
     Mutant(
         "a failed beat ends the heartbeat",
