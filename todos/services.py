@@ -10,6 +10,9 @@ from todos.models import Todo
 from todos.selectors import todos_of
 
 
+# One transaction: the todo and its owner's feed change (calendars/receivers.py)
+# commit together, and wait for the disk once, not twice.
+@transaction.atomic
 def todo_create(
     *,
     title: str,
