@@ -27,30 +27,30 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
 from bench import BUSY_CLIENT
-from bench.baselines.run import ensure_baseline_venv, flask_api, flask_celery
+from bench.baselines.run import (
+    FlaskCeleryStack,
+    ensure_baseline_venv,
+    flask_api,
+    flask_celery,
+)
 from bench.calendar_job import pool_child, proc_kib, reset_peak
-from tests.support.stack import RunningStack, add_todos, running_stack
+from tests.support.stack import (
+    PRODUCTION_OVER_HTTP,
+    RunningStack,
+    add_todos,
+    running_stack,
+)
 
-# What Compose and ECS run: production settings, served over plain HTTP here.
-PRODUCTION = {
-    "DEBUG": "false",
-    "SECRET_KEY": "bench-" + "k" * 50,
-    "ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "SECURE_SSL_REDIRECT": "false",
-    "SESSION_COOKIE_SECURE": "false",
-    "CSRF_COOKIE_SECURE": "false",
-    "SECURE_HSTS_SECONDS": "0",
-    # The baselines have no accounts: the same open contract on both sides.
-    "ACCOUNTS": "open",
-    **BUSY_CLIENT,
-}
+# Production settings over plain HTTP, on the open contract: the baselines have
+# no accounts. One very busy client: its limits lifted.
+PRODUCTION = {**PRODUCTION_OVER_HTTP, **BUSY_CLIENT}
 PUT_BODY = '{"title": "renamed", "completed": true}'
 POST_BODY = '{"title": "bench", "deadline_at": "2030-01-02T09:00:00"}'
 POLL_SECONDS = 0.005
@@ -183,20 +183,30 @@ def median_of(run: Callable[[], float], count: int) -> float:
     return statistics.median(run() for _ in range(count))
 
 
+@contextmanager
+def job_stacks(
+    args, folder: Path, venv: Path, *, todos: int
+) -> Iterator[tuple[RunningStack, FlaskCeleryStack]]:
+    """Ours and the Flask + Celery baseline on Redis, one worker process and
+    two web processes each, over the same `todos` todos in one database."""
+    with (
+        our_stack(folder, args, broker=args.redis_url, workers=2) as ours,
+        flask_celery(
+            ours.env["DATABASE_URL"],
+            f"{args.redis_url.rstrip('/')}/13",
+            log_dir=folder,
+            workers=2,
+            venv=venv,
+        ) as base,
+    ):
+        add_todos(ours.env, todos)
+        yield ours, base
+
+
 def job_figures(args, folder: Path, venv: Path) -> list[Figure]:
     folder = folder / "jobs"
     folder.mkdir()
-    redis_db = f"{args.redis_url.rstrip('/')}/13"
-    with ExitStack() as stack:
-        ours = stack.enter_context(
-            our_stack(folder, args, broker=args.redis_url, workers=2)
-        )
-        base = stack.enter_context(
-            flask_celery(
-                ours.env["DATABASE_URL"], redis_db, log_dir=folder, workers=2, venv=venv
-            )
-        )
-        add_todos(ours.env, 10)
+    with job_stacks(args, folder, venv, todos=10) as (ours, base):
         session = requests.Session()
         mine: list[float] = []
         theirs: list[float] = []
@@ -321,17 +331,7 @@ def calendar_job_seconds(
 def calendar_figures(args, folder: Path, venv: Path) -> list[Figure]:
     folder = folder / "calendars"
     folder.mkdir()
-    redis_db = f"{args.redis_url.rstrip('/')}/13"
-    with ExitStack() as stack:
-        ours = stack.enter_context(
-            our_stack(folder, args, broker=args.redis_url, workers=2)
-        )
-        base = stack.enter_context(
-            flask_celery(
-                ours.env["DATABASE_URL"], redis_db, log_dir=folder, workers=2, venv=venv
-            )
-        )
-        add_todos(ours.env, 100_000)
+    with job_stacks(args, folder, venv, todos=100_000) as (ours, base):
         calendar_job_seconds(
             ours.base, ours.worker.pid, status_key="task_status"
         )  # warm

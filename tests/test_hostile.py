@@ -26,21 +26,18 @@ from tests.support.clients import (
 )
 from tests.support.processes import wait_until
 from tests.support.services import fresh_database
-from tests.support.stack import add_todos, stack_env, wait_for_job, web_server, worker
+from tests.support.stack import (
+    PRODUCTION_OVER_HTTP,
+    add_todos,
+    stack_env,
+    wait_for_job,
+    web_server,
+    worker,
+)
 
-# What Compose runs: production settings served over plain HTTP.
-PRODUCTION = {
-    "DEBUG": "false",
-    "SECRET_KEY": "hostile-clients-test-key-" + "k" * 40,
-    "ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "SECURE_SSL_REDIRECT": "false",
-    "SESSION_COOKIE_SECURE": "false",
-    "CSRF_COOKIE_SECURE": "false",
-    "SECURE_HSTS_SECONDS": "0",
-    # The web tier's defences, open to anyone as the course's contract is:
-    # what ACCOUNTS=required refuses is accounts/tests/test_matrix.py's.
-    "ACCOUNTS": "open",
-}
+# The web tier's defences, open to anyone as the course's contract is: what
+# ACCOUNTS=required refuses is accounts/tests/test_matrix.py's.
+PRODUCTION = PRODUCTION_OVER_HTTP
 HEALTH_BOUND = 3.0  # seconds: what a load balancer's health check allows
 MIB = 1024 * 1024
 

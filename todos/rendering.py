@@ -17,17 +17,10 @@ import orjson
 from django.db.models import CharField, F, Func, QuerySet
 
 from todos.models import Todo
+from todos.serializers import TodoSerializer
 
 # The contract's keys, in its order.
-FIELDS = (
-    "id",
-    "title",
-    "description",
-    "completed",
-    "deadline_at",
-    "created_at",
-    "updated_at",
-)
+FIELDS = tuple(TodoSerializer.Meta.fields)
 
 # A list up to this long is read in one query and sent whole, with a
 # Content-Length; a longer one is streamed in blocks, so that the web process's

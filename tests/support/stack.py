@@ -25,6 +25,20 @@ from tests.support.processes import (
 )
 from tests.support.services import fresh_database, moto_sqs, private_redis_queue
 
+# What Compose runs, served over plain HTTP: production settings (DEBUG off),
+# on the course's open contract (ACCOUNTS=open), as the hostile-client tests
+# and the benchmarks against the account-less baselines want it.
+PRODUCTION_OVER_HTTP = {
+    "DEBUG": "false",
+    "SECRET_KEY": "production-over-http-" + "k" * 40,
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "false",
+    "SESSION_COOKIE_SECURE": "false",
+    "CSRF_COOKIE_SECURE": "false",
+    "SECURE_HSTS_SECONDS": "0",
+    "ACCOUNTS": "open",
+}
+
 
 def stack_env(folder: Path, database_url: str, **overrides: str) -> dict[str, str]:
     """The environment of a web server and its workers, on a migrated database."""
