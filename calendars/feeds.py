@@ -16,23 +16,22 @@ changes nothing, so the last good file stays served.
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from calendars.ical import TodoRow, calendar_row_chunks
+from calendars.ical import calendar_row_chunks
 from calendars.models import CalendarFeed, new_feed_secret
-from calendars.selectors import calendar_rows, calendar_snapshot
-from calendars.storage import calendar_spool
+from calendars.selectors import CountedRows, calendar_rows, calendar_snapshot
+from calendars.storage import calendar_file_store, calendar_spool
 
 logger = logging.getLogger(__name__)
 
@@ -184,12 +183,6 @@ def calendar_feed_refresh(
         built = True
 
 
-def _counted(rows: Iterable[TodoRow], counter: list[int]) -> Iterator[TodoRow]:
-    for row in rows:
-        counter[0] += 1
-        yield row
-
-
 def feed_file_name(feed: CalendarFeed, sha256: str) -> str:
     return f"{FOLDER}/{feed.pk}/{sha256}.ics"
 
@@ -198,28 +191,23 @@ def calendar_feed_build(*, feed: CalendarFeed) -> CalendarFeed:
     """Build the owner's whole calendar, store it under its content's name and
     swap it in; then delete the file it replaced."""
     started_at = timezone.now()
-    events = [0]
     with ExitStack() as spooled_files:
         with calendar_snapshot():
             # The count read in the same snapshot as the todos: every change it
             # counts is in them (a change is counted after its todo is written).
             version = feeds_of(feed.owner_id).values_list("version", flat=True).get()
-            rows = calendar_rows(
-                completed=None,
-                window=None,
-                requested_at=started_at,
-                owner=feed.owner_id,
-            )
-            spool = spooled_files.enter_context(
-                calendar_spool(
-                    calendar_row_chunks(
-                        _counted(rows, events), refresh=REFRESH_INTERVAL
-                    )
+            rows = CountedRows(
+                calendar_rows(
+                    completed=None,
+                    window=None,
+                    requested_at=started_at,
+                    owner=feed.owner_id,
                 )
             )
-        name = feed_file_name(feed, spool.sha256)
-        if not default_storage.exists(name):
-            default_storage.save(name, File(spool.file, name=name))
+            spool = spooled_files.enter_context(
+                calendar_spool(calendar_row_chunks(rows, refresh=REFRESH_INTERVAL))
+            )
+        name = calendar_file_store(spool, name=feed_file_name(feed, spool.sha256))
     with transaction.atomic():
         current = CalendarFeed.objects.select_for_update().get(pk=feed.pk)
         replaced = current.file
@@ -227,7 +215,7 @@ def calendar_feed_build(*, feed: CalendarFeed) -> CalendarFeed:
         CalendarFeed.objects.filter(pk=feed.pk).update(
             file=name,
             sha256=spool.sha256,
-            event_count=events[0],
+            event_count=rows.count,
             # Last-Modified moves only when the content does.
             built_at=started_at if changed else current.built_at,
             built_version=version,
@@ -238,7 +226,7 @@ def calendar_feed_build(*, feed: CalendarFeed) -> CalendarFeed:
     if replaced and replaced != name:
         default_storage.delete(replaced)
     logger.info(
-        "calendar feed %s built: %d events, version %d", feed.pk, events[0], version
+        "calendar feed %s built: %d events, version %d", feed.pk, rows.count, version
     )
     feed.refresh_from_db()
     return feed

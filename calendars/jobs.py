@@ -15,7 +15,7 @@ check and its act.
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -28,9 +28,9 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
-from calendars.ical import TodoRow, calendar_row_chunks
+from calendars.ical import calendar_row_chunks
 from calendars.models import CalendarExport
-from calendars.selectors import calendar_rows, calendar_snapshot
+from calendars.selectors import CountedRows, calendar_rows, calendar_snapshot
 from calendars.storage import (
     calendar_file_delete,
     calendar_file_store,
@@ -151,14 +151,6 @@ def calendar_export_build(
         return export
     now = timezone.now()
     _set_status(export, Status.STARTED, started_at=now, heartbeat_at=now)
-    events = 0
-
-    def counted(rows: Iterable[TodoRow]) -> Iterator[TodoRow]:
-        nonlocal events
-        for row in rows:
-            events += 1
-            yield row
-
     with heartbeat(export_id=export.id), ExitStack() as spooled_files:
         if delay > 0:
             time.sleep(delay)
@@ -167,14 +159,16 @@ def calendar_export_build(
             return export
         read_at = timezone.now()  # the snapshot below is taken after this
         with calendar_snapshot():
-            rows = calendar_rows(
-                completed=completed,
-                window=window,
-                requested_at=export.created_at,
-                owner=export.owner_id,
+            rows = CountedRows(
+                calendar_rows(
+                    completed=completed,
+                    window=window,
+                    requested_at=export.created_at,
+                    owner=export.owner_id,
+                )
             )
             spooled = spooled_files.enter_context(
-                calendar_spool(calendar_row_chunks(counted(rows)))
+                calendar_spool(calendar_row_chunks(rows))
             )
         budget = settings.ICAL_STORAGE_BUDGET_BYTES
         if spooled.size > budget:
@@ -192,7 +186,7 @@ def calendar_export_build(
                 name=spooled.name,
                 size=spooled.size,
                 sha256=spooled.sha256,
-                events=events,
+                events=rows.count,
                 read_at=read_at,
             )
     calendar_storage_trim(keep=export.file.name)

@@ -1,6 +1,6 @@
 """Functions that read what a calendar needs from the database."""
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from uuid import UUID
@@ -107,3 +107,17 @@ def calendar_rows(
         )
         .iterator(chunk_size=ROWS_PER_FETCH)
     )
+
+
+class CountedRows:
+    """Rows passed on as they are read, counted on the way: the events a
+    calendar got, known once it is written."""
+
+    def __init__(self, rows: Iterable[TodoRow]) -> None:
+        self.rows = rows
+        self.count = 0
+
+    def __iter__(self) -> Iterator[TodoRow]:
+        for row in self.rows:
+            self.count += 1
+            yield row

@@ -49,10 +49,12 @@ def calendar_spool(chunks: Iterable[bytes]) -> Iterator[SpooledCalendar]:
         yield SpooledCalendar(file=spool, size=size, sha256=digest.hexdigest())
 
 
-def calendar_file_store(spooled: SpooledCalendar) -> str:
-    """Store a spooled calendar under its content's name, unless a file of that
-    name, hence of that content, is stored already; the name."""
-    name = spooled.name
+def calendar_file_store(spooled: SpooledCalendar, *, name: str = "") -> str:
+    """Store a spooled calendar under its content's name (`name`, a name of
+    the caller's that holds the SHA-256; by default calendars/<sha256>.ics),
+    unless a file of that name, hence of that content, is stored already; the
+    name."""
+    name = name or spooled.name
     if default_storage.exists(name):
         return name
     spooled.file.seek(0)
