@@ -1,12 +1,17 @@
 """Whose todos, jobs and feed they are: the field that says so, and the owner
 a request works on."""
 
+from typing import TypeVar
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.modes import accounts_required
+
+Rows = TypeVar("Rows", bound=QuerySet)
 
 
 def request_owner(request: HttpRequest) -> AbstractBaseUser | None:
@@ -28,3 +33,11 @@ def owner_field(*, related_name: str, one_per_owner: bool = False) -> models.Fie
         on_delete=models.CASCADE,
         related_name=related_name,
     )
+
+
+def owned_by(rows: Rows, owner: AbstractBaseUser | int | None) -> Rows:
+    """The rows of one owner (a user or their id); None: the shared list of
+    ACCOUNTS=open, whose rows have no owner."""
+    if owner is None:
+        return rows.filter(owner__isnull=True)
+    return rows.filter(owner=owner)

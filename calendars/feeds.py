@@ -28,6 +28,7 @@ from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts.owners import owned_by
 from calendars.ical import calendar_row_chunks
 from calendars.models import CalendarFeed, new_feed_secret
 from calendars.selectors import CountedRows, calendar_rows, calendar_snapshot
@@ -43,9 +44,7 @@ REFRESH_INTERVAL = "PT15M"
 
 def feeds_of(owner_id: int | None) -> QuerySet[CalendarFeed]:
     """The owner's feed, as a queryset of at most one; None: the shared list's."""
-    if owner_id is None:
-        return CalendarFeed.objects.filter(owner__isnull=True)
-    return CalendarFeed.objects.filter(owner_id=owner_id)
+    return owned_by(CalendarFeed.objects.all(), owner_id)
 
 
 def calendar_feed_of(*, owner_id: int | None) -> CalendarFeed:

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import CharField, F, Func
 
+from accounts.owners import owned_by
 from calendars.ical import TodoRow
 from calendars.models import CalendarExport
 from todos.selectors import todo_list
@@ -50,10 +51,7 @@ def calendar_export_get(
 ) -> CalendarExport | None:
     """The owner's job of that id (None: the shared list's); None when there is
     none, or it is another's."""
-    exports = CalendarExport.objects.filter(pk=export_id)
-    if owner is None:
-        return exports.filter(owner__isnull=True).first()
-    return exports.filter(owner=owner).first()
+    return owned_by(CalendarExport.objects.filter(pk=export_id), owner).first()
 
 
 @contextmanager

@@ -6,14 +6,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from accounts.owners import owned_by
 from todos.models import Todo
 
 
 def todos_of(owner: AbstractBaseUser | int | None) -> QuerySet[Todo]:
     """The todos of one owner; None is the shared list of ACCOUNTS=open."""
-    if owner is None:
-        return Todo.objects.filter(owner__isnull=True)
-    return Todo.objects.filter(owner=owner)
+    return owned_by(Todo.objects.all(), owner)
 
 
 def todo_get(*, todo_id: int, owner: AbstractBaseUser | None) -> Todo | None:
