@@ -163,12 +163,12 @@ def api_figures(args, folder: Path, venv: Path) -> list[Figure]:
         return figures
 
 
-def job_seconds(session: requests.Session, base: str, *, status_key: str) -> float:
+def job_seconds(session: requests.Session, base: str) -> float:
     """POST a calendar job and poll its status every 5 ms until SUCCESS."""
     started = time.perf_counter()
     job = session.post(f"{base}/api/v1/todos/ical", timeout=10).json()
     while True:
-        status = session.get(job["task_url"], timeout=10).json()[status_key]
+        status = session.get(job["task_url"], timeout=10).json()["task_status"]
         elapsed = time.perf_counter() - started
         if status == "SUCCESS":
             return elapsed
@@ -211,11 +211,11 @@ def job_figures(args, folder: Path, venv: Path) -> list[Figure]:
         mine: list[float] = []
         theirs: list[float] = []
         for _ in range(3):
-            job_seconds(session, ours.base, status_key="task_status")
-            job_seconds(session, base.base_url, status_key="task_status")
+            job_seconds(session, ours.base)
+            job_seconds(session, base.base_url)
         for _ in range(args.jobs):  # in turns: both meet the same load
-            mine.append(job_seconds(session, ours.base, status_key="task_status"))
-            theirs.append(job_seconds(session, base.base_url, status_key="task_status"))
+            mine.append(job_seconds(session, ours.base))
+            theirs.append(job_seconds(session, base.base_url))
     redis_ms = statistics.median(mine) * 1000
     baseline_ms = statistics.median(theirs) * 1000
     embedded_folder = folder / "embedded"
@@ -223,9 +223,7 @@ def job_figures(args, folder: Path, venv: Path) -> list[Figure]:
     with our_stack(embedded_folder, args, broker="embedded", workers=2) as ours:
         add_todos(ours.env, 10)
         embedded_ms = 1000 * median_of(
-            lambda: job_seconds(
-                requests.Session(), ours.base, status_key="task_status"
-            ),
+            lambda: job_seconds(requests.Session(), ours.base),
             args.jobs,
         )
     return [
@@ -316,15 +314,13 @@ def list_figures(args, folder: Path, venv: Path) -> list[Figure]:
     ]
 
 
-def calendar_job_seconds(
-    base: str, worker_pid: int, *, status_key: str
-) -> tuple[float, float]:
+def calendar_job_seconds(base: str, worker_pid: int) -> tuple[float, float]:
     """A calendar job over every todo: POST -> SUCCESS, and the worker pool
     child's largest growth of peak memory, in MiB."""
     child = pool_child(worker_pid)
     reset_peak(child)
     before = proc_kib(child, "VmRSS")
-    seconds = job_seconds(requests.Session(), base, status_key=status_key)
+    seconds = job_seconds(requests.Session(), base)
     return seconds, (proc_kib(child, "VmHWM") - before) / 1024
 
 
@@ -332,18 +328,11 @@ def calendar_figures(args, folder: Path, venv: Path) -> list[Figure]:
     folder = folder / "calendars"
     folder.mkdir()
     with job_stacks(args, folder, venv, todos=100_000) as (ours, base):
-        calendar_job_seconds(
-            ours.base, ours.worker.pid, status_key="task_status"
-        )  # warm
-        runs = [
-            calendar_job_seconds(ours.base, ours.worker.pid, status_key="task_status")
-            for _ in range(3)
-        ]
+        calendar_job_seconds(ours.base, ours.worker.pid)  # warm
+        runs = [calendar_job_seconds(ours.base, ours.worker.pid) for _ in range(3)]
         mine_s = statistics.median(r[0] for r in runs)
         mine_mib = max(r[1] for r in runs)
-        theirs_s, theirs_mib = calendar_job_seconds(
-            base.base_url, base.worker.pid, status_key="task_status"
-        )
+        theirs_s, theirs_mib = calendar_job_seconds(base.base_url, base.worker.pid)
     return [
         Figure(
             "100,000-todo calendar job, median s",
