@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -30,7 +30,12 @@ from django.utils import timezone
 
 from calendars.ical import calendar_row_chunks
 from calendars.models import CalendarExport
-from calendars.selectors import CountedRows, calendar_rows, calendar_snapshot
+from calendars.selectors import (
+    CountedRows,
+    calendar_export_by_id,
+    calendar_export_donor,
+    calendar_rows,
+)
 from calendars.storage import (
     calendar_file_delete,
     calendar_file_store,
@@ -75,7 +80,10 @@ def calendar_export_create(
     staying PENDING for ever.
     """
     cap = settings.ICAL_MAX_QUEUED_PER_CLIENT
-    with transaction.atomic():
+    # With a cap, the count and the new row share a transaction, under the
+    # client's lock; without one, the row is a statement of its own (two round
+    # trips fewer), sent once it is committed all the same.
+    with transaction.atomic() if cap else nullcontext():
         if cap:
             _lock(f"calendar client {client}")
             waiting = CalendarExport.objects.filter(
@@ -136,17 +144,17 @@ def calendar_export_build(
 ) -> CalendarExport | None:
     """Build and store the calendar of a job; None when there is no such job.
 
-    The calendar holds the todos as they are when they are read, after the job
-    was asked for, in one consistent snapshot (calendar_snapshot); `window`
-    counts from the time of the request. A job with the same filters and no
-    window whose todos were read after this job was asked for already made
-    that calendar: it is reused, not built again. Past the storage budget the
-    oldest calendars go (calendar_storage_trim).
+    The calendar holds the todos as they were at one moment after the job was
+    asked for (calendar_rows); `window` counts from the time of the request.
+    A job with the same filters and no window whose todos were read after this
+    job was asked for already made that calendar: it is reused, not built
+    again. Past the storage budget the oldest calendars go
+    (calendar_storage_trim).
 
     Idempotent: a job delivered again after it succeeded is left as it is, and
     a job built again stores nothing new for the same todos.
     """
-    export = CalendarExport.objects.filter(pk=export_id).first()
+    export = calendar_export_by_id(export_id)
     if export is None or export.status == Status.SUCCESS:
         return export
     now = timezone.now()
@@ -157,19 +165,16 @@ def calendar_export_build(
         donor = calendar_export_donor(export=export)
         if donor is not None and _reuse(export, donor):
             return export
-        read_at = timezone.now()  # the snapshot below is taken after this
-        with calendar_snapshot():
-            rows = CountedRows(
-                calendar_rows(
-                    completed=completed,
-                    window=window,
-                    requested_at=export.created_at,
-                    owner=export.owner_id,
-                )
+        read_at = timezone.now()  # the rows below are read after this
+        rows = CountedRows(
+            calendar_rows(
+                completed=completed,
+                window=window,
+                requested_at=export.created_at,
+                owner=export.owner_id,
             )
-            spooled = spooled_files.enter_context(
-                calendar_spool(calendar_row_chunks(rows))
-            )
+        )
+        spooled = spooled_files.enter_context(calendar_spool(calendar_row_chunks(rows)))
         budget = settings.ICAL_STORAGE_BUDGET_BYTES
         if spooled.size > budget:
             calendar_export_fail(
@@ -191,26 +196,6 @@ def calendar_export_build(
             )
     calendar_storage_trim(keep=export.file.name)
     return export
-
-
-def calendar_export_donor(*, export: CalendarExport) -> CalendarExport | None:
-    """A finished job whose calendar this job may have as its own: the same
-    owner and filters, no window (each job counts one from its own request), and todos
-    read after this job was asked for."""
-    if export.window is not None:
-        return None
-    return (
-        CalendarExport.objects.filter(
-            status=Status.SUCCESS,
-            owner=export.owner_id,
-            completed=export.completed,
-            window__isnull=True,
-            read_at__gte=export.created_at,
-        )
-        .exclude(pk=export.pk)
-        .order_by("-read_at")
-        .first()
-    )
 
 
 def _reuse(export: CalendarExport, donor: CalendarExport) -> bool:
@@ -240,12 +225,16 @@ def _succeed(
     events: int | None,
     read_at: datetime | None,
 ) -> None:
-    export.file.name = name
-    export.file_size = size
-    export.sha256 = sha256
-    export.event_count = events
-    export.read_at = read_at
-    _set_status(export, Status.SUCCESS, finished_at=timezone.now())
+    _set_status(
+        export,
+        Status.SUCCESS,
+        file=name,
+        file_size=size,
+        sha256=sha256,
+        event_count=events,
+        read_at=read_at,
+        finished_at=timezone.now(),
+    )
 
 
 def _lock(name: str) -> None:
@@ -297,8 +286,8 @@ def _beat_once(export_id: UUID) -> None:
 
 
 def calendar_export_fail(*, export: CalendarExport, reason: str) -> None:
-    export.error = reason[: CalendarExport._meta.get_field("error").max_length]
-    _set_status(export, Status.FAILURE, finished_at=timezone.now())
+    error = reason[: CalendarExport._meta.get_field("error").max_length]
+    _set_status(export, Status.FAILURE, error=error, finished_at=timezone.now())
 
 
 def calendar_export_mark(*, export_id: UUID | str, status: str) -> None:
@@ -309,10 +298,13 @@ def calendar_export_mark(*, export_id: UUID | str, status: str) -> None:
 
 
 def _set_status(export: CalendarExport, status: str, **fields) -> None:
+    """The job's status and these fields, written alone (with updated_at):
+    nothing else of the row, such as the sweep's count of sends, is written
+    back as this process last read it."""
     export.status = status
     for name, value in fields.items():
         setattr(export, name, value)
-    export.save()
+    export.save(update_fields=["status", *fields, "updated_at"])
 
 
 def calendar_exports_stale(*, now: datetime) -> "QuerySet[CalendarExport]":

@@ -3,15 +3,18 @@
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import CharField, F, Func
+from django.db.models import CharField, F, Func, QuerySet
 
 from accounts.owners import owned_by
+from api.compiled import STAND_IN_ID, STAND_IN_TIME, STAND_IN_UUID, CompiledQuery
 from calendars.ical import TodoRow
 from calendars.models import CalendarExport
+from todos.models import Todo
 from todos.selectors import todo_list
 
 # Rows fetched per round trip: memory stays flat however many todos there are.
@@ -51,7 +54,94 @@ def calendar_export_get(
 ) -> CalendarExport | None:
     """The owner's job of that id (None: the shared list's); None when there is
     none, or it is another's."""
-    return owned_by(CalendarExport.objects.filter(pk=export_id), owner).first()
+    return next(iter(_owned_export(export_id=export_id, owner=owner)[:1]), None)
+
+
+def calendar_export_status(
+    *, export_id: UUID, owner: AbstractBaseUser | None
+) -> str | None:
+    """The status of the owner's job of that id; None as calendar_export_get.
+    What every poll reads: one column, compiled once (api/compiled.py)."""
+    query = _export_status_query(shared=owner is None)
+    if owner is None:
+        rows = query.rows(export_id=export_id)
+    else:
+        rows = query.rows(export_id=export_id, owner_id=owner.pk)
+    return rows[0][0] if rows else None
+
+
+def _owned_export(*, export_id: UUID, owner: AbstractBaseUser | int | None):
+    # No ORDER BY (the model's default): an id names one row at most.
+    return owned_by(CalendarExport.objects.filter(pk=export_id), owner).order_by()
+
+
+@cache
+def _export_status_query(*, shared: bool) -> CompiledQuery:
+    slots = {"export_id": (STAND_IN_UUID, CalendarExport._meta.pk)}
+    if not shared:
+        slots["owner_id"] = (STAND_IN_ID, CalendarExport._meta.get_field("owner"))
+    exports = _owned_export(
+        export_id=STAND_IN_UUID, owner=None if shared else STAND_IN_ID
+    )
+    return CompiledQuery.of(exports.values_list("status"), **slots)
+
+
+def calendar_export_by_id(export_id: UUID | str) -> CalendarExport | None:
+    """The job of that id, whoever's it is: a worker's first read of each job,
+    compiled once."""
+    query = _export_query()
+    rows = query.rows(export_id=UUID(str(export_id)))
+    return _export_of(query, rows[0]) if rows else None
+
+
+@cache
+def _export_query() -> CompiledQuery:
+    exports = CalendarExport.objects.filter(pk=STAND_IN_UUID).order_by()
+    return CompiledQuery.of(exports, export_id=(STAND_IN_UUID, CalendarExport._meta.pk))
+
+
+def calendar_export_donor(*, export: CalendarExport) -> CalendarExport | None:
+    """A finished job whose calendar this job may have as its own: the same
+    owner and filters, no window (each job counts one from its own request),
+    and todos read after this job was asked for. Compiled once for each
+    owner's kind and filter (api/compiled.py): every job asks."""
+    if export.window is not None:
+        return None
+    query = _donor_query(shared=export.owner_id is None, completed=export.completed)
+    values = {"export_id": export.pk, "asked_at": export.created_at}
+    if export.owner_id is not None:
+        values["owner_id"] = export.owner_id
+    rows = query.rows(**values)
+    return _export_of(query, rows[0]) if rows else None
+
+
+@cache
+def _donor_query(*, shared: bool, completed: bool | None) -> CompiledQuery:
+    field = CalendarExport._meta.get_field
+    slots = {
+        "export_id": (STAND_IN_UUID, CalendarExport._meta.pk),
+        "asked_at": (STAND_IN_TIME, field("read_at")),
+    }
+    if not shared:
+        slots["owner_id"] = (STAND_IN_ID, field("owner"))
+    donors = (
+        owned_by(CalendarExport.objects.all(), None if shared else STAND_IN_ID)
+        .filter(
+            status=CalendarExport.Status.SUCCESS,
+            completed=completed,
+            window__isnull=True,
+            read_at__gte=STAND_IN_TIME,
+        )
+        .exclude(pk=STAND_IN_UUID)
+        .order_by("-read_at")[:1]
+    )
+    return CompiledQuery.of(donors, **slots)
+
+
+def _export_of(query: CompiledQuery, row: tuple) -> CalendarExport:
+    """A job from a row of a compiled query of jobs: its fields, in order."""
+    columns = [field.attname for field in CalendarExport._meta.concrete_fields]
+    return CalendarExport.from_db(query.using, columns, row)
 
 
 @contextmanager
@@ -81,13 +171,38 @@ def calendar_rows(
     owner: int | None = None,
 ) -> Iterator[TodoRow]:
     """The todos of `owner` (a user's id; None: the shared list) a job covers
-    that have a deadline, as they are when read (in
-    calendar_snapshot); `window` counts from `requested_at`, the request.
+    that have a deadline, as they are at one moment when read; `window` counts
+    from `requested_at`, the request. Only the columns a calendar needs, its
+    times already written by the database.
 
-    Rows come a chunk at a time, only the columns a calendar needs, its times
-    already written by the database: memory stays flat however many todos
-    there are.
+    Up to ROWS_PER_FETCH of them come in one statement, which sees one moment
+    by itself: a small calendar, the usual one, costs one round trip. Past that
+    they are read again, from the first, in calendar_snapshot() on a
+    server-side cursor, a chunk at a time, so that memory stays flat however
+    many todos there are (a second pass over the first chunk, against the four
+    round trips of a snapshot and a cursor for every small one).
     """
+    first = _first_rows(
+        completed=completed, window=window, requested_at=requested_at, owner=owner
+    )
+    if len(first) <= ROWS_PER_FETCH:
+        yield from first
+        return
+    del first
+    rows = _calendar_rows(
+        completed=completed, window=window, requested_at=requested_at, owner=owner
+    )
+    with calendar_snapshot():
+        yield from rows.iterator(chunk_size=ROWS_PER_FETCH)
+
+
+def _calendar_rows(
+    *,
+    completed: bool | None,
+    window: int | None,
+    requested_at: datetime,
+    owner: int | None,
+) -> QuerySet:
     return (
         todo_list(owner=owner, completed=completed, window=window, now=requested_at)
         .filter(deadline_at__isnull=False)
@@ -103,8 +218,44 @@ def calendar_rows(
             "deadline_stamp",
             "updated_stamp",
         )
-        .iterator(chunk_size=ROWS_PER_FETCH)
     )
+
+
+def _first_rows(
+    *,
+    completed: bool | None,
+    window: int | None,
+    requested_at: datetime,
+    owner: int | None,
+) -> list[TodoRow]:
+    """Up to ROWS_PER_FETCH + 1 of the rows, in one statement. Compiled once
+    for each owner's kind and filter, but with a window, whose end moves with
+    each request."""
+    if window is not None:
+        rows = _calendar_rows(
+            completed=completed, window=window, requested_at=requested_at, owner=owner
+        )
+        return list(rows[: ROWS_PER_FETCH + 1])
+    query = _first_rows_query(
+        shared=owner is None, completed=completed, limit=ROWS_PER_FETCH + 1
+    )
+    return query.rows() if owner is None else query.rows(owner_id=owner)
+
+
+@cache
+def _first_rows_query(
+    *, shared: bool, completed: bool | None, limit: int
+) -> CompiledQuery:
+    rows = _calendar_rows(
+        completed=completed,
+        window=None,
+        requested_at=STAND_IN_TIME,  # unused without a window
+        owner=None if shared else STAND_IN_ID,
+    )
+    if shared:
+        return CompiledQuery.of(rows[:limit])
+    owner_id = (STAND_IN_ID, Todo._meta.get_field("owner"))
+    return CompiledQuery.of(rows[:limit], owner_id=owner_id)
 
 
 class CountedRows:

@@ -32,7 +32,7 @@ from calendars.feeds import (
 )
 from calendars.jobs import TooManyWaiting, calendar_export_create
 from calendars.models import CalendarExport, CalendarFeed
-from calendars.selectors import calendar_export_get
+from calendars.selectors import calendar_export_get, calendar_export_status
 from calendars.serializers import (
     CalendarExportCreatedSerializer,
     CalendarExportFailedSerializer,
@@ -48,21 +48,26 @@ Status = CalendarExport.Status
 STREAM_BLOCK_BYTES = 64 * 1024
 
 
-def _export_or_404(request: Request, task_id: str) -> CalendarExport:
+def _export_id(task_id: str) -> uuid.UUID:
     try:
-        export_id = uuid.UUID(task_id)
+        return uuid.UUID(task_id)
     except ValueError:
         raise NotFound(f"No calendar job {task_id!r}: not a job id.") from None
+
+
+def _export_or_404(request: Request, task_id: str) -> CalendarExport:
     # Another user's job answers as one that does not exist: never confirm it.
-    export = calendar_export_get(export_id=export_id, owner=request_owner(request))
+    export = calendar_export_get(
+        export_id=_export_id(task_id), owner=request_owner(request)
+    )
     if export is None:
         raise NotFound(f"No calendar job {task_id}.")
     return export
 
 
-def _url(request: Request, name: str, export: CalendarExport) -> str:
+def _url(request: Request, name: str, export_id: uuid.UUID) -> str:
     return request.build_absolute_uri(
-        reverse(f"calendars:{name}", kwargs={"task_id": export.id})
+        reverse(f"calendars:{name}", kwargs={"task_id": export_id})
     )
 
 
@@ -98,7 +103,7 @@ class CalendarExportCreateView(APIView):
                 {"error": export.error, "task_id": str(export.id)},
                 status=status.HTTP_503_SERVICE_UNAVAILABLE,
             )
-        task_url = _url(request, "status", export)
+        task_url = _url(request, "status", export.id)
         return Response(
             {"task_id": str(export.id), "task_url": task_url},
             status=status.HTTP_202_ACCEPTED,
@@ -110,12 +115,18 @@ class CalendarExportStatusView(APIView):
     @extend_schema(responses={200: CalendarExportStatusSerializer, **ERRORS})
     def get(self, request: Request, task_id: str) -> Response:
         """Where a job stands: PENDING, STARTED, RETRY, SUCCESS or FAILURE."""
-        export = _export_or_404(request, task_id)
+        export_id = _export_id(task_id)
+        # Another user's job answers as one that does not exist: never confirm it.
+        task_status = calendar_export_status(
+            export_id=export_id, owner=request_owner(request)
+        )
+        if task_status is None:
+            raise NotFound(f"No calendar job {task_id}.")
         return Response(
             {
-                "task_id": str(export.id),
-                "task_status": export.status,
-                "result_url": _url(request, "result", export),
+                "task_id": str(export_id),
+                "task_status": task_status,
+                "result_url": _url(request, "result", export_id),
             }
         )
 

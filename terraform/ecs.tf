@@ -39,6 +39,8 @@ locals {
     # outlive its 60 s idle timeout, so that it never sends on one being closed.
     NUM_PROXIES   = "1"
     WEB_KEEPALIVE = "65"
+    # A line per request in CloudWatch: the service's access log (alb.tf).
+    WEB_ACCESS_LOG = "-"
   }
   secrets = [
     { name = "SECRET_KEY", valueFrom = "${aws_secretsmanager_secret.django.arn}:secret_key::" },

@@ -434,3 +434,15 @@ def test_cross_site_writes_are_refused_and_the_seed_s_curl_still_works(
         timeout=10,
     )
     assert same_origin.status_code == 201
+
+
+@pytest.mark.parametrize("access_log", ["", "-"])
+def test_a_line_per_request_is_logged_only_when_asked(
+    production_env, tmp_path, access_log
+):
+    """WEB_ACCESS_LOG: off by default, as in gunicorn; `-` on ECS and Compose."""
+    env = {**production_env, "WEB_ACCESS_LOG": access_log}
+    with web_server(env, tmp_path / "logs") as base:
+        assert requests.get(f"{base}/api/v1/todos?seen=1", timeout=5).ok
+    log = (tmp_path / "logs" / "web.log").read_text()
+    assert ("GET /api/v1/todos?seen=1 HTTP/1.1" in log) == bool(access_log)

@@ -10,13 +10,17 @@ to it).
 """
 
 from collections.abc import Iterable, Iterator
+from functools import cache
 from itertools import islice
 from typing import Any
 
 import orjson
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import CharField, F, Func, QuerySet
 
+from api.compiled import STAND_IN_ID, STAND_IN_OTHER_ID, CompiledQuery
 from todos.models import Todo
+from todos.selectors import todos_of
 from todos.serializers import TodoSerializer
 
 # The contract's keys, in its order.
@@ -106,6 +110,29 @@ def todos_json(todos: QuerySet[Todo]) -> bytes | Iterator[bytes]:
     # stay in memory, nor the rest be read at once.
     rest = rows.filter(id__gt=first[-1][0]).iterator(chunk_size=ROWS_PER_BLOCK)
     return _blocks(first, rest)
+
+
+def todo_json(*, todo_id: int, owner: AbstractBaseUser | None) -> bytes | None:
+    """The JSON object of the owner's todo of that id; None when they have none."""
+    if owner is None:
+        rows = _one_todo(shared=True).rows(todo_id=todo_id)
+    else:
+        rows = _one_todo(shared=False).rows(todo_id=todo_id, owner_id=owner.pk)
+    return _json_items(rows) if rows else None
+
+
+@cache
+def _one_todo(*, shared: bool) -> CompiledQuery:
+    """todo_rows() of one todo of the shared list, or of one owner's todos:
+    the API's most frequent read, compiled once."""
+    todo_id = (STAND_IN_ID, Todo._meta.pk)
+    # No ORDER BY (the model's default): an id names one todo at most.
+    if shared:
+        todos = todos_of(None).filter(pk=STAND_IN_ID).order_by()
+        return CompiledQuery.of(todo_rows(todos), todo_id=todo_id)
+    todos = todos_of(STAND_IN_OTHER_ID).filter(pk=STAND_IN_ID).order_by()
+    owner_id = (STAND_IN_OTHER_ID, Todo._meta.get_field("owner"))
+    return CompiledQuery.of(todo_rows(todos), todo_id=todo_id, owner_id=owner_id)
 
 
 def todo_page_json(todos: QuerySet[Todo], *, limit: int) -> tuple[bytes, int | None]:

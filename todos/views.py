@@ -8,7 +8,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +17,7 @@ from accounts.owners import request_owner
 from api.schema import ERRORS, WRITE_ERRORS
 from api.throttling import TodoWriteThrottle
 from todos.models import Todo
-from todos.rendering import todo_page_json, todos_json
+from todos.rendering import todo_json, todo_page_json, todos_json
 from todos.selectors import todo_get, todo_list
 from todos.serializers import (
     FILTER_PARAMETERS,
@@ -118,7 +118,12 @@ class TodoDetailView(APIView):
     throttle_classes = [TodoWriteThrottle]
 
     @extend_schema(responses={200: TodoSerializer, **ERRORS})
-    def get(self, request: Request, todo_id: str) -> Response:
+    def get(self, request: Request, todo_id: str) -> HttpResponse:
+        if _plain_json(request):
+            content = todo_json(todo_id=int(todo_id), owner=request_owner(request))
+            if content is None:
+                raise NotFound(f"Todo {todo_id} not found.")
+            return _json_answer(content)
         return Response(TodoSerializer(_todo_or_404(request, int(todo_id))).data)
 
     @extend_schema(
@@ -127,15 +132,19 @@ class TodoDetailView(APIView):
     )
     def put(self, request: Request, todo_id: str) -> Response:
         """Change the fields sent, and only those; answers the whole todo."""
-        _todo_or_404(request, int(todo_id))
-        changes = TodoInputSerializer(data=request.data, partial=True)
-        changes.is_valid(raise_exception=True)
+        try:
+            changes = TodoInputSerializer(data=request.data, partial=True)
+            changes.is_valid(raise_exception=True)
+        except APIException:
+            # A todo that is not there is a 404, whatever the body says.
+            _todo_or_404(request, int(todo_id))
+            raise
         todo = todo_update(
             todo_id=int(todo_id),
             changes=changes.validated_data,
             owner=request_owner(request),
         )
-        if todo is None:  # deleted since it was read above
+        if todo is None:
             raise NotFound(f"Todo {todo_id} not found.")
         return Response(TodoSerializer(todo).data)
 

@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from calendars import jobs
+from calendars import jobs, selectors
 from calendars.jobs import calendar_storage_trim
 from calendars.models import CalendarExport
 from calendars.tasks import ical_task
@@ -182,21 +182,41 @@ def test_a_calendar_holds_the_todos_as_the_worker_reads_them(todos):
     assert b"SUMMARY:due now" not in content_of(export)
 
 
-@pytest.mark.django_db(transaction=True)  # the build's own transaction, not a test's
-def test_the_rows_are_read_in_one_snapshot(todos):
-    """On PostgreSQL inside one REPEATABLE READ transaction; on SQLite by one
-    statement (WAL), with no transaction holding the write lock for the build."""
+def statements_of_a_build() -> list[str]:
     export = CalendarExport.objects.create()
     with CaptureQueriesContext(connection) as queries:
         ical_task(str(export.id))
-    statements = [query["sql"] for query in queries]
+    return [query["sql"] for query in queries]
+
+
+@pytest.mark.django_db(transaction=True)  # the build's own transaction, not a test's
+def test_a_small_calendar_is_read_in_one_statement(todos):
+    """One statement sees one moment: no transaction is opened for it (on
+    SQLite, none holds the write lock for the build)."""
+    statements = statements_of_a_build()
+
+    reads = [sql for sql in statements if "todos_todo" in sql]
+    assert len(reads) == 1
+    assert not any("REPEATABLE READ" in sql.upper() for sql in statements)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_calendar_is_read_again_in_one_snapshot(todos, monkeypatch):
+    """Past a chunk, the rows are read again from the first in one REPEATABLE
+    READ transaction on PostgreSQL; on SQLite by one statement (WAL), with no
+    transaction holding the write lock for the build."""
+    monkeypatch.setattr(selectors, "ROWS_PER_FETCH", 1)  # the fixture has two
+
+    statements = statements_of_a_build()
+
     reads = [n for n, sql in enumerate(statements) if "todos_todo" in sql]
     snapshots = [
         n for n, sql in enumerate(statements) if "REPEATABLE READ" in sql.upper()
     ]
-    assert len(reads) == 1
+    assert len(reads) == 2
     if connection.vendor == "postgresql":
-        assert snapshots and snapshots[0] < reads[0]
+        assert reads[0] < snapshots[0] < reads[1]
+        assert len(snapshots) == 1
     else:
         assert snapshots == []
 

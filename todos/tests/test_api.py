@@ -5,7 +5,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db.models.signals import post_init
+from django.db import connection
 from django.utils import timezone
 
 from tests.support.api import API, assert_error, send
@@ -431,17 +431,20 @@ def test_todos_never_hit_a_500_on_lone_surrogates(api):
 
 
 def test_an_update_that_loses_a_race_with_a_delete_is_404(api, todo):
-    """The PUT has read the todo; a DELETE commits before the PUT writes."""
+    """A DELETE commits after the PUT began and before the PUT locks the row."""
 
-    def deleted_meanwhile(sender, instance, **kwargs):
-        post_init.disconnect(deleted_meanwhile, sender=Todo)
-        Todo.objects.filter(pk=instance.pk).delete()
+    def delete_first(execute, sql, params, many, context):
+        # The update's read: a SELECT inside its transaction (FOR UPDATE where
+        # the database has it).
+        in_transaction = not context["connection"].get_autocommit()
+        if in_transaction and sql.startswith("SELECT") and "todos_todo" in sql:
+            context["connection"].cursor().execute(
+                'DELETE FROM "todos_todo" WHERE "id" = %s', [todo.pk]
+            )
+        return execute(sql, params, many, context)
 
-    post_init.connect(deleted_meanwhile, sender=Todo, weak=False)
-    try:
+    with connection.execute_wrapper(delete_first):
         response = send(api, "PUT", f"/todos/{todo.pk}", {"title": "after"})
-    finally:
-        post_init.disconnect(deleted_meanwhile, sender=Todo)
 
     assert_error(response, 404, str(todo.pk))
     assert not Todo.objects.exists()

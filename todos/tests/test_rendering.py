@@ -159,3 +159,39 @@ def test_the_schema_declares_the_page_parameters_and_link(api):
     names = {parameter["name"] for parameter in get["parameters"]}
     assert {"limit", "after"} <= names
     assert "Link" in get["responses"]["200"]["headers"]
+
+
+# --- one todo -----------------------------------------------------------------
+
+
+def test_one_todo_is_the_serializers_bytes(awkward_todos):
+    for todo in Todo.objects.order_by("id"):
+        expected = JSONRenderer().render(TodoSerializer(todo).data)
+        assert rendering.todo_json(todo_id=todo.pk, owner=None) == expected
+
+
+def test_one_todo_is_read_from_its_owners_todos_only(make_todo, django_user_model):
+    alice = django_user_model.objects.create_user("alice", password="x" * 12)
+    bob = django_user_model.objects.create_user("bob", password="x" * 12)
+    hers = make_todo(title="hers", owner=alice)
+    shared = make_todo(title="shared")
+
+    assert json.loads(rendering.todo_json(todo_id=hers.pk, owner=alice))["title"] == (
+        "hers"
+    )
+    assert rendering.todo_json(todo_id=hers.pk, owner=bob) is None
+    assert rendering.todo_json(todo_id=hers.pk, owner=None) is None
+    assert rendering.todo_json(todo_id=shared.pk, owner=alice) is None
+    assert rendering.todo_json(todo_id=shared.pk + 1000, owner=None) is None
+
+
+def test_the_api_answers_one_todo_in_json_and_in_the_browsable_api(api, awkward_todos):
+    todo = awkward_todos[2]
+    plain = api.get(f"{API}/todos/{todo.pk}")
+    html = api.get(f"{API}/todos/{todo.pk}", HTTP_ACCEPT="text/html")
+    indented = api.get(f"{API}/todos/{todo.pk}?format=json", HTTP_ACCEPT="*/*")
+
+    assert plain.status_code == 200 and plain["Content-Type"] == "application/json"
+    assert plain.content == JSONRenderer().render(TodoSerializer(todo).data)
+    assert html.status_code == 200 and "text/html" in html["Content-Type"]
+    assert indented.json() == plain.json()
