@@ -19,12 +19,16 @@ in its parameters, and the model field that makes a parameter of a value, as
 the ORM does (a UUID is text on SQLite, a date-time is text there too).
 """
 
+from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
 from django.db import connections
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Field, QuerySet
 from django.db.models.sql import Query
 
@@ -79,17 +83,64 @@ class CompiledQuery:
         """The rows for these values, as the queryset's values_list() gives them
         (or its model's fields in order, for a queryset of models)."""
         connection = connections[self.using]
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, self._params(connection, values))
+            return self._converted(connection, cursor.fetchall())
+
+    def stream(self, *, size: int, **values: Any) -> Iterator[tuple[Any, ...]]:
+        """The same rows, read from the one statement `size` at a time, so that
+        memory stays flat however many there are. On PostgreSQL the server
+        sends them while they are used here (psycopg's chunked stream); on
+        SQLite the statement steps a chunk at a time. Take every row before
+        the connection runs anything else."""
+        connection = connections[self.using]
+        params = self._params(connection, values)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                rows, chunk = _start_stream(cursor, self.sql, params, size=size)
+                while chunk:
+                    yield from self._converted(connection, chunk)
+                    with connection.wrap_database_errors:
+                        chunk = list(islice(rows, size))
+                return
+            cursor.execute(self.sql, params)
+            while chunk := cursor.fetchmany(size):
+                yield from self._converted(connection, chunk)
+
+    def _params(self, connection, values: dict[str, Any]) -> list[Any]:
         params = list(self.params)
         for index, name, field in self.slots:
             params[index] = field.get_db_prep_value(
                 values[name], connection, prepared=False
             )
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
+        return params
+
+    def _converted(self, connection, rows: list) -> list[tuple[Any, ...]]:
         if not self.converters:
             return [tuple(row) for row in rows]
         # A compiler of this thread's connection (a light object: it compiles
         # nothing until asked) applies the converters found at compile time.
-        compiler = self.query.get_compiler(using=self.using)
+        compiler = self.query.get_compiler(using=connection.alias)
         return [tuple(row) for row in compiler.apply_converters(rows, self.converters)]
+
+
+def _start_stream(
+    cursor: CursorWrapper, sql: str, params: list[Any], *, size: int
+) -> tuple[Iterator[tuple], list[tuple]]:
+    """psycopg's chunked stream of `sql`, which Django's cursor does not offer,
+    started as Django's cursor runs a statement: through the connection's
+    execute wrappers, logged where queries are (tests, DEBUG), its errors
+    Django's. The stream, and its first chunk, read here: the statement runs."""
+
+    def start(sql, params, many, context):
+        with cursor.db.wrap_database_errors:
+            rows = cursor.cursor.stream(sql, params, size=size)
+            return rows, list(islice(rows, size))
+
+    logged = (
+        cursor.debug_sql(sql, params)
+        if isinstance(cursor, CursorDebugWrapper)
+        else nullcontext()
+    )
+    with logged:
+        return cursor._execute_with_wrappers(sql, params, many=False, executor=start)

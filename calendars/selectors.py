@@ -175,25 +175,29 @@ def calendar_rows(
     from `requested_at`, the request. Only the columns a calendar needs, its
     times already written by the database.
 
-    Up to ROWS_PER_FETCH of them come in one statement, which sees one moment
-    by itself: a small calendar, the usual one, costs one round trip. Past that
-    they are read again, from the first, in calendar_snapshot() on a
-    server-side cursor, a chunk at a time, so that memory stays flat however
-    many todos there are (a second pass over the first chunk, against the four
-    round trips of a snapshot and a cursor for every small one).
+    One statement, which sees one moment by itself, streamed ROWS_PER_FETCH
+    rows at a time (CompiledQuery.stream): memory stays flat however many
+    todos there are, and on PostgreSQL the server sends the rows while the
+    calendar is written, where a cursor's FETCHes would take turns with it.
+    Compiled once for each owner's kind and filter, but with a window, whose
+    end moves with each request.
     """
-    first = _first_rows(
-        completed=completed, window=window, requested_at=requested_at, owner=owner
-    )
-    if len(first) <= ROWS_PER_FETCH:
-        yield from first
+    if window is not None:
+        query = CompiledQuery.of(
+            _calendar_rows(
+                completed=completed,
+                window=window,
+                requested_at=requested_at,
+                owner=owner,
+            )
+        )
+        yield from query.stream(size=ROWS_PER_FETCH)
         return
-    del first
-    rows = _calendar_rows(
-        completed=completed, window=window, requested_at=requested_at, owner=owner
-    )
-    with calendar_snapshot():
-        yield from rows.iterator(chunk_size=ROWS_PER_FETCH)
+    query = _calendar_rows_query(shared=owner is None, completed=completed)
+    if owner is None:
+        yield from query.stream(size=ROWS_PER_FETCH)
+    else:
+        yield from query.stream(size=ROWS_PER_FETCH, owner_id=owner)
 
 
 def _calendar_rows(
@@ -221,31 +225,8 @@ def _calendar_rows(
     )
 
 
-def _first_rows(
-    *,
-    completed: bool | None,
-    window: int | None,
-    requested_at: datetime,
-    owner: int | None,
-) -> list[TodoRow]:
-    """Up to ROWS_PER_FETCH + 1 of the rows, in one statement. Compiled once
-    for each owner's kind and filter, but with a window, whose end moves with
-    each request."""
-    if window is not None:
-        rows = _calendar_rows(
-            completed=completed, window=window, requested_at=requested_at, owner=owner
-        )
-        return list(rows[: ROWS_PER_FETCH + 1])
-    query = _first_rows_query(
-        shared=owner is None, completed=completed, limit=ROWS_PER_FETCH + 1
-    )
-    return query.rows() if owner is None else query.rows(owner_id=owner)
-
-
 @cache
-def _first_rows_query(
-    *, shared: bool, completed: bool | None, limit: int
-) -> CompiledQuery:
+def _calendar_rows_query(*, shared: bool, completed: bool | None) -> CompiledQuery:
     rows = _calendar_rows(
         completed=completed,
         window=None,
@@ -253,9 +234,9 @@ def _first_rows_query(
         owner=None if shared else STAND_IN_ID,
     )
     if shared:
-        return CompiledQuery.of(rows[:limit])
+        return CompiledQuery.of(rows)
     owner_id = (STAND_IN_ID, Todo._meta.get_field("owner"))
-    return CompiledQuery.of(rows[:limit], owner_id=owner_id)
+    return CompiledQuery.of(rows, owner_id=owner_id)
 
 
 class CountedRows:

@@ -78,3 +78,22 @@ def test_it_runs_through_the_connection_as_the_orm_does(make_todo):
 
     assert seen == [[todo.pk]]
     assert rows[0][0] == todo.pk
+
+
+def test_it_streams_the_same_rows_a_chunk_at_a_time(make_todo):
+    for n in range(5):
+        make_todo(title=f"t{n}", completed=n % 2 == 0)
+    rows = Todo.objects.values_list("id", "title", "completed")
+    query = CompiledQuery.of(rows)
+    seen = []
+
+    def watch(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        streamed = list(query.stream(size=2))
+
+    assert streamed == query.rows() == list(rows)
+    assert all(type(row[2]) is bool for row in streamed)
+    assert seen == [query.sql]  # one statement, run as the ORM runs its own
