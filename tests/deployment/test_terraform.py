@@ -194,10 +194,18 @@ def test_both_services_get_the_same_environment_of_variables_the_code_reads(tf):
     read = variables_read_by_the_code() | BOTO3_READS | STDLIB_READS
     assert shared | web_only | secrets <= read, (shared | web_only | secrets) - read
     assert shared | web_only | secrets <= documented_variables()
-    assert web_only == {"WEB_BIND", "WEB_CONCURRENCY", "NUM_PROXIES", "WEB_KEEPALIVE"}
+    assert web_only == {
+        "WEB_BIND",
+        "WEB_CONCURRENCY",
+        "NUM_PROXIES",
+        "WEB_KEEPALIVE",
+        "WEB_ACCESS_LOG",
+    }
     # Clients are counted by the address the load balancer names, and
     # kept-alive connections outlive its 60 s idle timeout.
     assert tf["locals"]["web_environment"]["NUM_PROXIES"] == "1"
+    # A line per request in CloudWatch: the service's access log (alb.tf).
+    assert tf["locals"]["web_environment"]["WEB_ACCESS_LOG"] == "-"
     assert int(tf["locals"]["web_environment"]["WEB_KEEPALIVE"]) > 60
     assert tf["locals"]["web_environment"]["WEB_BIND"] == "0.0.0.0:6400"
 
