@@ -19,17 +19,18 @@ in its parameters, and the model field that makes a parameter of a value, as
 the ORM does (a UUID is text on SQLite, a date-time is text there too).
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from itertools import islice
 from typing import Any
 from uuid import UUID
 
-from django.db import connections
+from django.db import DatabaseError, connections, router, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
-from django.db.models import Field, QuerySet
+from django.db.models import Field, Model, QuerySet, signals
 from django.db.models.sql import Query
 
 # Stand-ins for ids while a queryset compiles: ids that no row has (ids count
@@ -144,3 +145,142 @@ def _start_stream(
     )
     with logged:
         return cursor._execute_with_wrappers(sql, params, many=False, executor=start)
+
+
+# --- Saves ---------------------------------------------------------------------------
+# Model.save() compiles its INSERT or UPDATE every time, as a queryset does: in
+# a todo's POST and PUT, and in each write of a job's row, that compile took
+# more CPU than anything else in the save (docs/benchmarks.md).
+
+
+def save_row(instance: Model, *, update_fields: Sequence[str] | None = None) -> None:
+    """instance.save(update_fields=update_fields), its statement written once
+    per model and set of fields rather than compiled on each save.
+
+    A new instance (no id yet, or one its field's default made) is inserted,
+    every field, and an id the database gives read back; a saved one has
+    `update_fields` written, and a DatabaseError when its row is gone, as
+    save() gives. Each field's pre_save runs (auto_now and
+    auto_now_add), and the pre_save and post_save signals go out as save()
+    sends them. What this does not cover goes to save() itself: a model with
+    parent models, a value that is an expression (F("n") + 1), a save of
+    every field of a saved instance, a database that cannot return an
+    inserted id."""
+    meta = instance._meta
+    using = router.db_for_write(type(instance), instance=instance)
+    connection = connections[using]
+    # As save(): a new instance is inserted outright when it has no id yet, or
+    # an id its field made (a default).
+    adding = instance._state.adding and (instance.pk is None or meta.pk.has_default())
+    with_id = instance.pk is not None
+    returning = adding and not with_id and bool(meta.db_returning_fields)
+    if (
+        meta.parents
+        or (adding and update_fields)  # save() refuses it, and says why
+        or (not adding and not update_fields)
+        or (returning and not connection.features.can_return_columns_from_insert)
+    ):
+        instance.save(update_fields=update_fields)
+        return
+    fields = (
+        _insert_fields(meta, with_id=with_id)
+        if adding
+        else _update_fields(meta, update_fields)
+    )
+    values = [field.pre_save(instance, adding) for field in fields]
+    if any(hasattr(value, "resolve_expression") for value in values):
+        instance.save(update_fields=update_fields)
+        return
+    origin = type(instance)
+    saved_fields = None if adding else frozenset(update_fields)
+    signals.pre_save.send(
+        sender=origin,
+        instance=instance,
+        raw=False,
+        using=using,
+        update_fields=saved_fields,
+    )
+    params = [
+        field.get_db_prep_save(value, connection)
+        for field, value in zip(fields, values, strict=True)
+    ]
+    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+        if adding:
+            sql, returning_params = _insert_sql(origin, using, with_id=with_id)
+            cursor.execute(sql, params)
+            if returning:
+                row = connection.ops.fetch_returned_insert_columns(
+                    cursor, returning_params
+                )
+                for field, value in zip(meta.db_returning_fields, row, strict=True):
+                    setattr(instance, field.attname, value)
+        else:
+            cursor.execute(
+                _update_sql(origin, using, tuple(f.attname for f in fields)),
+                [*params, meta.pk.get_db_prep_value(instance.pk, connection)],
+            )
+            if cursor.rowcount == 0:
+                raise DatabaseError("Save with update_fields did not affect any rows.")
+    instance._state.db = using
+    instance._state.adding = False
+    signals.post_save.send(
+        sender=origin,
+        instance=instance,
+        created=adding,
+        update_fields=saved_fields,
+        raw=False,
+        using=using,
+    )
+
+
+def _insert_fields(meta, *, with_id: bool) -> list[Field]:
+    return [
+        field
+        for field in meta.local_concrete_fields
+        if not field.generated and (with_id or field is not meta.auto_field)
+    ]
+
+
+def _update_fields(meta, names: Sequence[str]) -> list[Field]:
+    fields = [meta.get_field(name) for name in names]
+    if any(not field.concrete or field.primary_key for field in fields):
+        raise ValueError(f"update_fields names no column to write: {list(names)}")
+    return list({field.attname: field for field in fields}.values())
+
+
+@cache
+def _insert_sql(
+    model: type[Model], using: str, *, with_id: bool
+) -> tuple[str, tuple[Any, ...]]:
+    """The model's INSERT of every field, returning the id the database gives
+    (unless it has one), as the ORM writes it; and the returned columns'
+    parameters (none but on Oracle)."""
+    connection = connections[using]
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = _insert_fields(meta, with_id=with_id)
+    returning, returning_params = (
+        ("", ())
+        if with_id
+        else connection.ops.return_insert_columns(meta.db_returning_fields)
+    )
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) {returning}"
+    )
+    return sql, tuple(returning_params)
+
+
+@cache
+def _update_sql(model: type[Model], using: str, attnames: tuple[str, ...]) -> str:
+    """The model's UPDATE of these fields of one row, by id."""
+    quote = connections[using].ops.quote_name
+    meta = model._meta
+    assignments = ", ".join(
+        f"{quote(meta.get_field(name).column)} = %s" for name in attnames
+    )
+    return (
+        f"UPDATE {quote(meta.db_table)} SET {assignments} "
+        f"WHERE {quote(meta.db_table)}.{quote(meta.pk.column)} = %s"
+    )

@@ -28,7 +28,8 @@ class NotCrossSite(BasePermission):
 
 def cross_site_reason(request: Request) -> str | None:
     """Why this write is refused as cross-site, or None when it is not."""
-    origin = request.headers.get("Origin")
+    # From META: request.headers would first copy every header of the request.
+    origin = request.META.get("HTTP_ORIGIN")
     if origin is not None:
         if origin == f"{request.scheme}://{request.get_host()}" or _trusted(origin):
             return None
@@ -36,7 +37,7 @@ def cross_site_reason(request: Request) -> str | None:
             f"Refused a cross-site write from the origin {origin}: it is neither "
             "this site nor one of CSRF_TRUSTED_ORIGINS."
         )
-    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+    if request.META.get("HTTP_SEC_FETCH_SITE") == "cross-site":
         return (
             "Refused a cross-site write: the browser marked it "
             "Sec-Fetch-Site: cross-site."

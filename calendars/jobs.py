@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.db.models import F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
+from api.compiled import save_row
 from calendars.ical import calendar_row_chunks
 from calendars.models import CalendarExport
 from calendars.selectors import (
@@ -93,13 +94,10 @@ def calendar_export_create(
                 raise TooManyWaiting(waiting)
         # The first send is counted in the row itself: one commit, not two,
         # before the client has its answer.
-        export = CalendarExport.objects.create(
-            completed=completed,
-            window=window,
-            client=client,
-            owner=owner,
-            sends=1,
+        export = CalendarExport(
+            completed=completed, window=window, client=client, owner=owner, sends=1
         )
+        save_row(export)
         transaction.on_commit(lambda: _send(export))
     return export
 
@@ -304,7 +302,7 @@ def _set_status(export: CalendarExport, status: str, **fields) -> None:
     export.status = status
     for name, value in fields.items():
         setattr(export, name, value)
-    export.save(update_fields=["status", *fields, "updated_at"])
+    save_row(export, update_fields=["status", *fields, "updated_at"])
 
 
 def calendar_exports_stale(*, now: datetime) -> "QuerySet[CalendarExport]":

@@ -10,11 +10,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import CharField, F, Func, QuerySet
 
-from accounts.owners import owned_by
-from api.compiled import STAND_IN_ID, STAND_IN_TIME, STAND_IN_UUID, CompiledQuery
+from accounts.owners import OwnedQuery, owned_by
+from api.compiled import STAND_IN_TIME, STAND_IN_UUID, CompiledQuery
 from calendars.ical import TodoRow
 from calendars.models import CalendarExport
-from todos.models import Todo
 from todos.selectors import todo_list
 
 # Rows fetched per round trip: memory stays flat however many todos there are.
@@ -62,11 +61,7 @@ def calendar_export_status(
 ) -> str | None:
     """The status of the owner's job of that id; None as calendar_export_get.
     What every poll reads: one column, compiled once (api/compiled.py)."""
-    query = _export_status_query(shared=owner is None)
-    if owner is None:
-        rows = query.rows(export_id=export_id)
-    else:
-        rows = query.rows(export_id=export_id, owner_id=owner.pk)
+    rows = _export_status_query().rows(owner, export_id=export_id)
     return rows[0][0] if rows else None
 
 
@@ -76,14 +71,13 @@ def _owned_export(*, export_id: UUID, owner: AbstractBaseUser | int | None):
 
 
 @cache
-def _export_status_query(*, shared: bool) -> CompiledQuery:
-    slots = {"export_id": (STAND_IN_UUID, CalendarExport._meta.pk)}
-    if not shared:
-        slots["owner_id"] = (STAND_IN_ID, CalendarExport._meta.get_field("owner"))
-    exports = _owned_export(
-        export_id=STAND_IN_UUID, owner=None if shared else STAND_IN_ID
+def _export_status_query() -> OwnedQuery:
+    return OwnedQuery.of(
+        lambda owner: _owned_export(export_id=STAND_IN_UUID, owner=owner).values_list(
+            "status"
+        ),
+        export_id=(STAND_IN_UUID, CalendarExport._meta.pk),
     )
-    return CompiledQuery.of(exports.values_list("status"), **slots)
 
 
 def calendar_export_by_id(export_id: UUID | str) -> CalendarExport | None:
@@ -107,35 +101,31 @@ def calendar_export_donor(*, export: CalendarExport) -> CalendarExport | None:
     owner's kind and filter (api/compiled.py): every job asks."""
     if export.window is not None:
         return None
-    query = _donor_query(shared=export.owner_id is None, completed=export.completed)
-    values = {"export_id": export.pk, "asked_at": export.created_at}
-    if export.owner_id is not None:
-        values["owner_id"] = export.owner_id
-    rows = query.rows(**values)
-    return _export_of(query, rows[0]) if rows else None
+    query = _donor_query(completed=export.completed)
+    rows = query.rows(export.owner_id, export_id=export.pk, asked_at=export.created_at)
+    return _export_of(query.shared, rows[0]) if rows else None
 
 
 @cache
-def _donor_query(*, shared: bool, completed: bool | None) -> CompiledQuery:
-    field = CalendarExport._meta.get_field
-    slots = {
-        "export_id": (STAND_IN_UUID, CalendarExport._meta.pk),
-        "asked_at": (STAND_IN_TIME, field("read_at")),
-    }
-    if not shared:
-        slots["owner_id"] = (STAND_IN_ID, field("owner"))
-    donors = (
-        owned_by(CalendarExport.objects.all(), None if shared else STAND_IN_ID)
-        .filter(
-            status=CalendarExport.Status.SUCCESS,
-            completed=completed,
-            window__isnull=True,
-            read_at__gte=STAND_IN_TIME,
+def _donor_query(*, completed: bool | None) -> OwnedQuery:
+    def donors(owner: int | None) -> QuerySet:
+        return (
+            owned_by(CalendarExport.objects.all(), owner)
+            .filter(
+                status=CalendarExport.Status.SUCCESS,
+                completed=completed,
+                window__isnull=True,
+                read_at__gte=STAND_IN_TIME,
+            )
+            .exclude(pk=STAND_IN_UUID)
+            .order_by("-read_at")[:1]
         )
-        .exclude(pk=STAND_IN_UUID)
-        .order_by("-read_at")[:1]
+
+    return OwnedQuery.of(
+        donors,
+        export_id=(STAND_IN_UUID, CalendarExport._meta.pk),
+        asked_at=(STAND_IN_TIME, CalendarExport._meta.get_field("read_at")),
     )
-    return CompiledQuery.of(donors, **slots)
 
 
 def _export_of(query: CompiledQuery, row: tuple) -> CalendarExport:
@@ -193,11 +183,9 @@ def calendar_rows(
         )
         yield from query.stream(size=ROWS_PER_FETCH)
         return
-    query = _calendar_rows_query(shared=owner is None, completed=completed)
-    if owner is None:
-        yield from query.stream(size=ROWS_PER_FETCH)
-    else:
-        yield from query.stream(size=ROWS_PER_FETCH, owner_id=owner)
+    yield from _calendar_rows_query(completed=completed).stream(
+        owner, size=ROWS_PER_FETCH
+    )
 
 
 def _calendar_rows(
@@ -226,17 +214,15 @@ def _calendar_rows(
 
 
 @cache
-def _calendar_rows_query(*, shared: bool, completed: bool | None) -> CompiledQuery:
-    rows = _calendar_rows(
-        completed=completed,
-        window=None,
-        requested_at=STAND_IN_TIME,  # unused without a window
-        owner=None if shared else STAND_IN_ID,
+def _calendar_rows_query(*, completed: bool | None) -> OwnedQuery:
+    return OwnedQuery.of(
+        lambda owner: _calendar_rows(
+            completed=completed,
+            window=None,
+            requested_at=STAND_IN_TIME,  # unused without a window
+            owner=owner,
+        )
     )
-    if shared:
-        return CompiledQuery.of(rows)
-    owner_id = (STAND_IN_ID, Todo._meta.get_field("owner"))
-    return CompiledQuery.of(rows, owner_id=owner_id)
 
 
 class CountedRows:

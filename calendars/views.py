@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.owners import request_owner
+from api.paths import path_of
 from api.schema import ERRORS, WRITE_ERRORS, ErrorSerializer
 from api.throttling import CalendarJobThrottle, client_key
 from calendars.feeds import (
@@ -67,7 +68,7 @@ def _export_or_404(request: Request, task_id: str) -> CalendarExport:
 
 def _url(request: Request, name: str, export_id: uuid.UUID) -> str:
     return request.build_absolute_uri(
-        reverse(f"calendars:{name}", kwargs={"task_id": export_id})
+        path_of(f"calendars:{name}", "task_id", export_id)
     )
 
 

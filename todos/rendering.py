@@ -18,9 +18,10 @@ import orjson
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import CharField, F, Func, QuerySet
 
-from api.compiled import STAND_IN_ID, STAND_IN_OTHER_ID, CompiledQuery
+from accounts.owners import OwnedQuery
+from api.compiled import STAND_IN_ID
 from todos.models import Todo
-from todos.selectors import todos_of
+from todos.selectors import todo_list, todos_of
 from todos.serializers import TodoSerializer
 
 # The contract's keys, in its order.
@@ -95,44 +96,61 @@ def _json_items(rows: Iterable[tuple[Any, ...]]) -> bytes:
     )
 
 
-def todos_json(todos: QuerySet[Todo]) -> bytes | Iterator[bytes]:
-    """The JSON array of `todos` (ordered by id): whole bytes for a list of up
-    to WHOLE_LIST_ROWS, else an iterator of blocks to stream.
+def todos_json(
+    *,
+    owner: AbstractBaseUser | None,
+    completed: bool | None = None,
+    window: int | None = None,
+) -> bytes | Iterator[bytes]:
+    """The JSON array of todo_list(owner=, completed=, window=): whole bytes
+    for a list of up to WHOLE_LIST_ROWS, else an iterator of blocks to stream.
 
     The first rows are read here, before any byte is sent, so that a database
     fault is still answered as an error rather than as a cut-off array.
+    Without a window (whose end moves with the clock) their query is compiled
+    once (api/compiled.py): building and compiling it took a third of a
+    100-todo list's CPU (docs/benchmarks.md).
     """
-    rows = todo_rows(todos)
-    first = list(rows[:WHOLE_LIST_ROWS])
+    rows = None
+    if window is None:
+        first = _first_rows(completed=completed, limit=WHOLE_LIST_ROWS).rows(owner)
+    else:
+        rows = todo_rows(todo_list(owner=owner, completed=completed, window=window))
+        first = list(rows[:WHOLE_LIST_ROWS])
     if len(first) < WHOLE_LIST_ROWS:
         return b"[" + _json_items(first) + b"]"
+    if rows is None:
+        rows = todo_rows(todo_list(owner=owner, completed=completed))
     # The rest by id, on a server-side cursor: the first query's rows need not
     # stay in memory, nor the rest be read at once.
     rest = rows.filter(id__gt=first[-1][0]).iterator(chunk_size=ROWS_PER_BLOCK)
     return _blocks(first, rest)
 
 
+@cache
+def _first_rows(*, completed: bool | None, limit: int) -> OwnedQuery:
+    """todo_rows() of the first `limit` of an owner's todos, all or only the
+    (not) completed ones."""
+    return OwnedQuery.of(
+        lambda owner: todo_rows(todo_list(owner=owner, completed=completed))[:limit]
+    )
+
+
 def todo_json(*, todo_id: int, owner: AbstractBaseUser | None) -> bytes | None:
     """The JSON object of the owner's todo of that id; None when they have none."""
-    if owner is None:
-        rows = _one_todo(shared=True).rows(todo_id=todo_id)
-    else:
-        rows = _one_todo(shared=False).rows(todo_id=todo_id, owner_id=owner.pk)
+    rows = _one_todo().rows(owner, todo_id=todo_id)
     return _json_items(rows) if rows else None
 
 
 @cache
-def _one_todo(*, shared: bool) -> CompiledQuery:
-    """todo_rows() of one todo of the shared list, or of one owner's todos:
-    the API's most frequent read, compiled once."""
-    todo_id = (STAND_IN_ID, Todo._meta.pk)
+def _one_todo() -> OwnedQuery:
+    """todo_rows() of one of an owner's todos: the API's most frequent read,
+    compiled once."""
     # No ORDER BY (the model's default): an id names one todo at most.
-    if shared:
-        todos = todos_of(None).filter(pk=STAND_IN_ID).order_by()
-        return CompiledQuery.of(todo_rows(todos), todo_id=todo_id)
-    todos = todos_of(STAND_IN_OTHER_ID).filter(pk=STAND_IN_ID).order_by()
-    owner_id = (STAND_IN_OTHER_ID, Todo._meta.get_field("owner"))
-    return CompiledQuery.of(todo_rows(todos), todo_id=todo_id, owner_id=owner_id)
+    return OwnedQuery.of(
+        lambda owner: todo_rows(todos_of(owner).filter(pk=STAND_IN_ID).order_by()),
+        todo_id=(STAND_IN_ID, Todo._meta.pk),
+    )
 
 
 def todo_page_json(todos: QuerySet[Todo], *, limit: int) -> tuple[bytes, int | None]:

@@ -7,7 +7,8 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from api.compiled import STAND_IN_ID, STAND_IN_OTHER_ID, CompiledQuery
+from accounts.owners import OwnedQuery
+from api.compiled import STAND_IN_ID, save_row
 from todos.models import Todo
 from todos.selectors import todos_of
 
@@ -23,13 +24,15 @@ def todo_create(
     deadline_at: datetime | None = None,
     owner: AbstractBaseUser | None = None,
 ) -> Todo:
-    return Todo.objects.create(
+    todo = Todo(
         owner=owner,
         title=title,
         description=description,
         completed=completed,
         deadline_at=deadline_at,
     )
+    save_row(todo)
+    return todo
 
 
 @transaction.atomic
@@ -47,7 +50,7 @@ def todo_update(
         return None
     for field, value in changes.items():
         setattr(todo, field, value)
-    todo.save(update_fields=[*changes, "updated_at"])
+    save_row(todo, update_fields=[*changes, "updated_at"])
     return todo
 
 
@@ -64,25 +67,21 @@ def todo_delete(*, todo_id: int, owner: AbstractBaseUser | None = None) -> Todo 
 def _locked_todo(*, todo_id: int, owner: AbstractBaseUser | None) -> Todo | None:
     """The owner's todo of that id, locked until the transaction ends; None
     when they have none."""
-    query = _locked_todo_query(shared=owner is None)
-    if owner is None:
-        rows = query.rows(todo_id=todo_id)
-    else:
-        rows = query.rows(todo_id=todo_id, owner_id=owner.pk)
+    query = _locked_todo_query()
+    rows = query.rows(owner, todo_id=todo_id)
     if not rows:
         return None
     columns = [field.attname for field in Todo._meta.concrete_fields]
-    return Todo.from_db(query.using, columns, rows[0])
+    return Todo.from_db(query.shared.using, columns, rows[0])
 
 
 @cache
-def _locked_todo_query(*, shared: bool) -> CompiledQuery:
+def _locked_todo_query() -> OwnedQuery:
     """Every update's read, compiled once (api/compiled.py); compiled, like
     run, inside the update's transaction, as select_for_update() requires."""
-    owner = None if shared else STAND_IN_OTHER_ID
-    todos = todos_of(owner).select_for_update().filter(pk=STAND_IN_ID).order_by()
-    todo_id = (STAND_IN_ID, Todo._meta.pk)
-    if shared:
-        return CompiledQuery.of(todos, todo_id=todo_id)
-    owner_id = (STAND_IN_OTHER_ID, Todo._meta.get_field("owner"))
-    return CompiledQuery.of(todos, todo_id=todo_id, owner_id=owner_id)
+    return OwnedQuery.of(
+        lambda owner: (
+            todos_of(owner).select_for_update().filter(pk=STAND_IN_ID).order_by()
+        ),
+        todo_id=(STAND_IN_ID, Todo._meta.pk),
+    )

@@ -5,7 +5,6 @@ from urllib.parse import urlencode
 
 from django.db.models import QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
-from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound
@@ -14,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.owners import request_owner
+from api.paths import path_of
 from api.schema import ERRORS, WRITE_ERRORS
 from api.throttling import TodoWriteThrottle
 from todos.models import Todo
@@ -31,7 +31,7 @@ from todos.services import todo_create, todo_delete, todo_update
 
 
 def _todo_path(todo: Todo) -> str:
-    return reverse("todos:detail", kwargs={"todo_id": todo.pk})
+    return path_of("todos:detail", "todo_id", todo.pk)
 
 
 def _json_answer(content: bytes | Iterator[bytes]) -> HttpResponse:
@@ -76,10 +76,12 @@ class TodoListView(APIView):
         filters.is_valid(raise_exception=True)
         page = TodoPageSerializer(data=request.query_params.dict())
         page.is_valid(raise_exception=True)
-        todos = todo_list(owner=request_owner(request), **filters.validated_data)
-        if "limit" not in page.validated_data:
-            if _plain_json(request):
-                return _json_answer(todos_json(todos))
+        owner = request_owner(request)
+        whole = "limit" not in page.validated_data
+        if whole and _plain_json(request):
+            return _json_answer(todos_json(owner=owner, **filters.validated_data))
+        todos = todo_list(owner=owner, **filters.validated_data)
+        if whole:
             return Response(TodoSerializer(todos, many=True).data)
         return self._page(request, todos, **page.validated_data)
 

@@ -4,7 +4,10 @@ rows as its queryset, through the same connection."""
 from uuid import uuid4
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.db.models import F
+from django.db.models.signals import post_save
+from django.db.models.sql.compiler import SQLInsertCompiler, SQLUpdateCompiler
 
 from api.compiled import (
     STAND_IN_ID,
@@ -12,6 +15,7 @@ from api.compiled import (
     STAND_IN_TIME,
     STAND_IN_UUID,
     CompiledQuery,
+    save_row,
 )
 from calendars.models import CalendarExport
 from todos.models import Todo
@@ -97,3 +101,105 @@ def test_it_streams_the_same_rows_a_chunk_at_a_time(make_todo):
     assert streamed == query.rows() == list(rows)
     assert all(type(row[2]) is bool for row in streamed)
     assert seen == [query.sql]  # one statement, run as the ORM runs its own
+
+
+# --- save_row: save() without a compile per save --------------------------------------
+
+
+@pytest.fixture
+def saves_sent():
+    """The post_save signals sent for todos during the test."""
+    sent = []
+
+    def record(sender, instance, created, update_fields, **kwargs):
+        sent.append((instance.pk, created, update_fields))
+
+    post_save.connect(record, sender=Todo, dispatch_uid="test-saves-sent")
+    yield sent
+    post_save.disconnect(sender=Todo, dispatch_uid="test-saves-sent")
+
+
+@pytest.fixture
+def no_orm_compile(monkeypatch):
+    """The ORM's INSERT and UPDATE compilers fail if asked to write SQL."""
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"{type(self).__name__} compiled a statement")
+
+    monkeypatch.setattr(SQLInsertCompiler, "as_sql", refuse)
+    monkeypatch.setattr(SQLUpdateCompiler, "as_sql", refuse)
+
+
+def test_a_new_row_is_inserted_once_with_its_id_read_back(saves_sent):
+    save_row(Todo(title="first"))  # its statement written; compiled no more after
+    todo = Todo(title="new", description=None, completed=True)
+    seen = []
+
+    def watch(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        save_row(todo)
+
+    # One INSERT (then the feed's change count, a receiver of post_save).
+    assert [sql.split()[0] for sql in seen][:1] == ["INSERT"]
+    assert sum(sql.startswith("INSERT") for sql in seen) == 1
+    assert todo.pk is not None and not todo._state.adding
+    stored = Todo.objects.get(pk=todo.pk)
+    assert (stored.title, stored.description, stored.completed) == ("new", None, True)
+    # auto_now_add and auto_now ran, as in save().
+    assert stored.created_at == todo.created_at is not None
+    assert stored.updated_at == todo.updated_at is not None
+    assert saves_sent[-1] == (todo.pk, True, None)
+
+
+def test_no_save_compiles_its_statement_again(no_orm_compile):
+    todo = Todo(title="new")
+    save_row(todo)
+    todo.title = "renamed"
+    save_row(todo, update_fields=["title"])
+
+    assert Todo.objects.get(pk=todo.pk).title == "renamed"
+
+
+def test_a_row_whose_id_its_default_makes_is_inserted_with_it():
+    export = CalendarExport(client="c", sends=1)
+    chosen = export.pk
+
+    save_row(export)
+
+    assert export.pk == chosen
+    assert CalendarExport.objects.filter(pk=chosen, client="c", sends=1).exists()
+
+
+def test_an_update_writes_the_named_fields_and_nothing_else(make_todo, saves_sent):
+    todo = make_todo(title="before", description="kept")
+    before = todo.updated_at
+    todo.title = "after"
+    todo.description = "not written"
+
+    save_row(todo, update_fields=["title", "updated_at"])
+
+    stored = Todo.objects.get(pk=todo.pk)
+    assert (stored.title, stored.description) == ("after", "kept")
+    assert stored.updated_at == todo.updated_at > before  # auto_now ran
+    assert saves_sent[-1] == (todo.pk, False, frozenset({"title", "updated_at"}))
+
+
+def test_an_update_of_a_row_that_is_gone_fails_as_save_does(make_todo):
+    todo = make_todo()
+    Todo.objects.filter(pk=todo.pk).delete()
+    todo.title = "late"
+
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        save_row(todo, update_fields=["title"])
+
+
+def test_what_it_does_not_write_itself_goes_to_save(make_todo):
+    export = CalendarExport.objects.create(sends=1)
+    export.sends = F("sends") + 1
+
+    save_row(export, update_fields=["sends"])
+
+    assert CalendarExport.objects.get(pk=export.pk).sends == 2

@@ -56,7 +56,22 @@ def awkward_todos(make_todo):
 
 def test_the_list_is_the_serializers_bytes(awkward_todos):
     todos = Todo.objects.order_by("id")
-    assert body_of(rendering.todos_json(todos)) == serializer_bytes(todos)
+    assert body_of(rendering.todos_json(owner=None)) == serializer_bytes(todos)
+
+
+def test_a_filtered_list_is_the_serializers_bytes_of_its_todos(awkward_todos):
+    done = Todo.objects.filter(completed=True).order_by("id")
+    undated = Todo.objects.filter(deadline_at__isnull=True)
+    assert 0 < done.count() < len(awkward_todos) and undated.exists()
+
+    assert body_of(rendering.todos_json(owner=None, completed=True)) == (
+        serializer_bytes(done)
+    )
+    # A window leaves undated todos out, and keeps every dated one here.
+    dated = Todo.objects.filter(deadline_at__isnull=False).order_by("id")
+    assert body_of(rendering.todos_json(owner=None, window=10**6)) == (
+        serializer_bytes(dated)
+    )
 
 
 def test_a_long_list_streams_in_blocks_with_the_same_bytes(
@@ -68,7 +83,7 @@ def test_a_long_list_streams_in_blocks_with_the_same_bytes(
         make_todo(title=f"todo {n}")
     todos = Todo.objects.order_by("id")
 
-    content = rendering.todos_json(todos)
+    content = rendering.todos_json(owner=None)
 
     assert not isinstance(content, bytes)
     blocks = list(content)
@@ -81,7 +96,7 @@ def test_a_list_of_exactly_the_whole_list_size_is_complete(make_todo, monkeypatc
     for n in range(3):
         make_todo(title=f"todo {n}")
     todos = Todo.objects.order_by("id")
-    assert json.loads(body_of(rendering.todos_json(todos))) == json.loads(
+    assert json.loads(body_of(rendering.todos_json(owner=None))) == json.loads(
         serializer_bytes(todos)
     )
 
