@@ -86,7 +86,7 @@ class CompiledQuery:
         connection = connections[self.using]
         with connection.cursor() as cursor:
             cursor.execute(self.sql, self._params(connection, values))
-            return self._converted(connection, cursor.fetchall())
+            return self.converted(connection, cursor.fetchall())
 
     def stream(self, *, size: int, **values: Any) -> Iterator[tuple[Any, ...]]:
         """The same rows, read from the one statement `size` at a time, so that
@@ -100,13 +100,13 @@ class CompiledQuery:
             if connection.vendor == "postgresql":
                 rows, chunk = _start_stream(cursor, self.sql, params, size=size)
                 while chunk:
-                    yield from self._converted(connection, chunk)
+                    yield from self.converted(connection, chunk)
                     with connection.wrap_database_errors:
                         chunk = list(islice(rows, size))
                 return
             cursor.execute(self.sql, params)
             while chunk := cursor.fetchmany(size):
-                yield from self._converted(connection, chunk)
+                yield from self.converted(connection, chunk)
 
     def _params(self, connection, values: dict[str, Any]) -> list[Any]:
         params = list(self.params)
@@ -116,7 +116,9 @@ class CompiledQuery:
             )
         return params
 
-    def _converted(self, connection, rows: list) -> list[tuple[Any, ...]]:
+    def converted(self, connection, rows: list) -> list[tuple[Any, ...]]:
+        """Rows of these columns, read by another statement (an UPDATE's
+        RETURNING, say), converted as this query's own are."""
         if not self.converters:
             return [tuple(row) for row in rows]
         # A compiler of this thread's connection (a light object: it compiles

@@ -185,6 +185,36 @@ def test_a_job_beats_from_the_moment_it_starts(todos):
     assert export.heartbeat_at == export.started_at is not None
 
 
+def test_a_job_is_read_and_marked_started_in_one_statement(todos):
+    export = CalendarExport.objects.create(completed=True, client="c", sends=2)
+
+    with CaptureQueriesContext(connection) as queries:
+        started = jobs._start(export.id)
+
+    assert len(queries) == 1 and queries[0]["sql"].startswith("UPDATE")
+    stored = CalendarExport.objects.get(pk=export.pk)
+    assert stored.status == started.status == "STARTED"
+    assert stored.started_at == stored.heartbeat_at == started.started_at
+    assert stored.updated_at == started.updated_at > export.updated_at
+    # The job as the ORM reads it, every field converted alike.
+    for field in CalendarExport._meta.concrete_fields:
+        name = field.attname
+        assert getattr(started, name) == getattr(stored, name), name
+    assert (started.completed, started.client, started.sends) == (True, "c", 2)
+
+
+def test_a_job_that_succeeded_is_read_as_it_is_and_left_so(todos):
+    export = CalendarExport.objects.create()
+    ical_task(str(export.id))
+    done = CalendarExport.objects.get(pk=export.pk)
+
+    again = jobs._start(export.id)
+
+    assert again.status == "SUCCESS"
+    assert CalendarExport.objects.get(pk=export.pk).updated_at == done.updated_at
+    assert jobs._start("00000000-0000-0000-0000-000000000000") is None
+
+
 @pytest.mark.django_db(transaction=True)  # the beat writes from its own thread
 def test_a_running_job_beats_for_itself(todos, settings, monkeypatch):
     settings.ICAL_HEARTBEAT_SECONDS = 0.05
