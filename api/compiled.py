@@ -286,3 +286,28 @@ def _update_sql(model: type[Model], using: str, attnames: tuple[str, ...]) -> st
         f"UPDATE {quote(meta.db_table)} SET {assignments} "
         f"WHERE {quote(meta.db_table)}.{quote(meta.pk.column)} = %s"
     )
+
+
+# --- Rows our own statements return ------------------------------------------------
+
+
+def every_column(model: type[Model], using: str) -> str:
+    """The model's columns, quoted, in the order of its concrete fields: what a
+    statement of our own returns (UPDATE ... RETURNING) for instance_of_row."""
+    quote = connections[using].ops.quote_name
+    return ", ".join(quote(field.column) for field in model._meta.concrete_fields)
+
+
+def instance_of_row(model: type[Model], using: str, row: tuple[Any, ...]) -> Model:
+    """An instance from a row of every_column(model), as the database gave it,
+    converted as the ORM converts its own reads (UUIDs and date-times on
+    SQLite, say)."""
+    query = _every_column_query(model, using)
+    (converted,) = query.converted(connections[using], [row])
+    columns = [field.attname for field in model._meta.concrete_fields]
+    return model.from_db(using, columns, converted)
+
+
+@cache
+def _every_column_query(model: type[Model], using: str) -> CompiledQuery:
+    return CompiledQuery.of(model._base_manager.using(using).order_by())

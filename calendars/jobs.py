@@ -29,14 +29,13 @@ from django.db import connection, connections, router, transaction
 from django.db.models import F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
-from api.compiled import save_row
+from api.compiled import every_column, instance_of_row, save_row
 from calendars.ical import calendar_row_chunks
 from calendars.models import CalendarExport
 from calendars.selectors import (
     CountedRows,
     calendar_export_by_id,
     calendar_export_donor,
-    calendar_export_of_row,
     calendar_rows,
 )
 from calendars.storage import (
@@ -130,7 +129,7 @@ def _start(export_id: UUID | str) -> CalendarExport | None:
         row = cursor.fetchone()
     if row is None:  # no such job, or one that has succeeded
         return calendar_export_by_id(export_id)
-    return calendar_export_of_row(row)
+    return instance_of_row(CalendarExport, connection.alias, row)
 
 
 @cache
@@ -142,12 +141,11 @@ def _start_sql(alias: str) -> str:
     def column(name: str) -> str:
         return quote(meta.get_field(name).column)
 
-    every_column = ", ".join(quote(field.column) for field in meta.concrete_fields)
     return (
         f"UPDATE {table} SET {column('status')} = %s, {column('started_at')} = %s, "
         f"{column('heartbeat_at')} = %s, {column('updated_at')} = %s "
         f"WHERE {column('id')} = %s AND {column('status')} <> %s "
-        f"RETURNING {every_column}"
+        f"RETURNING {every_column(CalendarExport, alias)}"
     )
 
 

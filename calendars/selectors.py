@@ -7,7 +7,7 @@ from functools import cache
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import CharField, F, Func, QuerySet
 
 from accounts.owners import OwnedQuery, owned_by
@@ -85,13 +85,6 @@ def calendar_export_by_id(export_id: UUID | str) -> CalendarExport | None:
     query = _export_query()
     rows = query.rows(export_id=UUID(str(export_id)))
     return _export_of(query, rows[0]) if rows else None
-
-
-def calendar_export_of_row(row: tuple) -> CalendarExport:
-    """A job from a row of its every column, in order, as the database gave
-    them (the RETURNING of a statement of the job's own)."""
-    query = _export_query()
-    return _export_of(query, query.converted(connections[query.using], [row])[0])
 
 
 @cache

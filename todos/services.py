@@ -5,10 +5,12 @@ from functools import cache
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connections, router, transaction
+from django.db.models.signals import post_save
+from django.utils import timezone
 
 from accounts.owners import OwnedQuery
-from api.compiled import STAND_IN_ID, save_row
+from api.compiled import STAND_IN_ID, every_column, instance_of_row, save_row
 from todos.models import Todo
 from todos.selectors import todos_of
 
@@ -41,10 +43,64 @@ def todo_update(
 ) -> Todo | None:
     """Change the given fields, and only those; `updated_at` moves on every update.
 
-    None when the owner has no such todo, also when a delete got there first: the
-    row is locked from its read to its write, so a concurrent delete either
-    waits for this update or wins before it reads.
+    None when the owner has no such todo, also when a delete got there first:
+    one UPDATE ... RETURNING writes the row and reads it back, locked until the
+    commit, so a concurrent delete either waits for this update or wins before
+    it. post_save goes out as save() sends it (the owner's feed counts the
+    change, calendars/feeds.py). Where the database has no RETURNING, the row
+    is read, locked, and then written.
     """
+    connection = connections[router.db_for_write(Todo)]
+    if not connection.features.can_return_columns_from_insert:
+        return _update_after_locked_read(todo_id=todo_id, changes=changes, owner=owner)
+    written = (*changes, "updated_at")
+    values = [*changes.values(), timezone.now()]
+    params = [
+        Todo._meta.get_field(name).get_db_prep_save(value, connection)
+        for name, value in zip(written, values, strict=True)
+    ]
+    params.append(todo_id)
+    if owner is not None:
+        params.append(owner.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _update_sql(connection.alias, written, shared=owner is None), params
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    todo = instance_of_row(Todo, connection.alias, row)
+    post_save.send(
+        sender=Todo,
+        instance=todo,
+        created=False,
+        update_fields=frozenset(written),
+        raw=False,
+        using=connection.alias,
+    )
+    return todo
+
+
+@cache
+def _update_sql(alias: str, written: tuple[str, ...], *, shared: bool) -> str:
+    """The UPDATE of these fields of one of an owner's todos, returning it."""
+    quote = connections[alias].ops.quote_name
+
+    def column(name: str) -> str:
+        return quote(Todo._meta.get_field(name).column)
+
+    assignments = ", ".join(f"{column(name)} = %s" for name in written)
+    owner = f"{column('owner')} IS NULL" if shared else f"{column('owner')} = %s"
+    return (
+        f"UPDATE {quote(Todo._meta.db_table)} SET {assignments} "
+        f"WHERE {column('id')} = %s AND {owner} "
+        f"RETURNING {every_column(Todo, alias)}"
+    )
+
+
+def _update_after_locked_read(
+    *, todo_id: int, changes: dict[str, Any], owner: AbstractBaseUser | None
+) -> Todo | None:
     todo = _locked_todo(todo_id=todo_id, owner=owner)
     if todo is None:
         return None

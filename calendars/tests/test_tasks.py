@@ -203,6 +203,17 @@ def test_a_job_is_read_and_marked_started_in_one_statement(todos):
     assert (started.completed, started.client, started.sends) == (True, "c", 2)
 
 
+def test_without_returning_a_job_is_read_then_marked_started(todos, monkeypatch):
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    export = CalendarExport.objects.create()
+
+    started = jobs._start(export.id)
+
+    stored = CalendarExport.objects.get(pk=export.pk)
+    assert stored.status == started.status == "STARTED"
+    assert stored.started_at == stored.heartbeat_at == started.started_at
+
+
 def test_a_job_that_succeeded_is_read_as_it_is_and_left_so(todos):
     export = CalendarExport.objects.create()
     ical_task(str(export.id))

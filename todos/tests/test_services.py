@@ -1,5 +1,8 @@
 from datetime import UTC, datetime
 
+import pytest
+from django.db import connection
+
 from todos.models import Todo
 from todos.services import todo_create, todo_delete, todo_update
 
@@ -59,3 +62,24 @@ def test_delete_returns_the_deleted_todo_with_its_id_then_none(db):
     )
     assert not Todo.objects.filter(pk=todo.pk).exists()
     assert todo_delete(todo_id=todo.pk) is None
+
+
+@pytest.mark.parametrize("returning", [True, False], ids=["returning", "locked-read"])
+def test_update_answers_the_todo_as_stored_and_none_when_gone(
+    db, monkeypatch, returning
+):
+    todo = todo_create(title="Before", description="keep me")
+    # False: a database that cannot return rows from a write (SQLite < 3.35).
+    monkeypatch.setattr(
+        connection.features, "can_return_columns_from_insert", returning
+    )
+
+    updated = todo_update(todo_id=todo.pk, changes={"title": "After"})
+
+    stored = Todo.objects.get(pk=todo.pk)
+    for field in Todo._meta.concrete_fields:
+        assert getattr(updated, field.attname) == getattr(stored, field.attname)
+    assert (stored.title, stored.description) == ("After", "keep me")
+    assert stored.updated_at > todo.updated_at
+    Todo.objects.filter(pk=todo.pk).delete()
+    assert todo_update(todo_id=todo.pk, changes={"title": "Late"}) is None
