@@ -217,8 +217,9 @@ def save_row(instance: Model, *, update_fields: Sequence[str] | None = None) -> 
                 for field, value in zip(meta.db_returning_fields, row, strict=True):
                     setattr(instance, field.attname, value)
         else:
+            assigned = tuple(field.attname for field in fields)
             cursor.execute(
-                _update_sql(origin, using, tuple(f.attname for f in fields)),
+                update_sql(origin, using, assigned, ((meta.pk.attname, "="),)),
                 [*params, meta.pk.get_db_prep_value(instance.pk, connection)],
             )
             if cursor.rowcount == 0:
@@ -274,18 +275,42 @@ def _insert_sql(
     return sql, tuple(returning_params)
 
 
+# A condition of update_sql: a field, and "=" or "<>" (a parameter), or "IS NULL".
+Condition = tuple[str, str]
+
+
 @cache
-def _update_sql(model: type[Model], using: str, attnames: tuple[str, ...]) -> str:
-    """The model's UPDATE of these fields of one row, by id."""
+def update_sql(
+    model: type[Model],
+    using: str,
+    assigned: tuple[str, ...],
+    where: tuple[Condition, ...],
+    *,
+    returning: bool = False,
+) -> str:
+    """The model's UPDATE of the `assigned` fields (a parameter each, in
+    order, then one for each condition that takes one), of the rows where
+    every condition holds; returning every_column(model) when asked."""
     quote = connections[using].ops.quote_name
     meta = model._meta
-    assignments = ", ".join(
-        f"{quote(meta.get_field(name).column)} = %s" for name in attnames
+
+    def column(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    def condition(name: str, operator: str) -> str:
+        if operator == "IS NULL":
+            return f"{column(name)} IS NULL"
+        if operator not in ("=", "<>"):
+            raise ValueError(f"no such condition: {name} {operator}")
+        return f"{column(name)} {operator} %s"
+
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET "
+        + ", ".join(f"{column(name)} = %s" for name in assigned)
+        + " WHERE "
+        + " AND ".join(condition(name, operator) for name, operator in where)
     )
-    return (
-        f"UPDATE {quote(meta.db_table)} SET {assignments} "
-        f"WHERE {quote(meta.db_table)}.{quote(meta.pk.column)} = %s"
-    )
+    return f"{sql} RETURNING {every_column(model, using)}" if returning else sql
 
 
 # --- Rows our own statements return ------------------------------------------------

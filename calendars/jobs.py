@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from datetime import datetime, timedelta
-from functools import cache
 from uuid import UUID
 
 from celery import current_app
@@ -29,7 +28,7 @@ from django.db import connection, connections, router, transaction
 from django.db.models import F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
-from api.compiled import every_column, instance_of_row, save_row
+from api.compiled import instance_of_row, save_row, update_sql
 from calendars.ical import calendar_row_chunks
 from calendars.models import CalendarExport
 from calendars.selectors import (
@@ -123,30 +122,19 @@ def _start(export_id: UUID | str) -> CalendarExport | None:
     job = CalendarExport._meta.pk.get_db_prep_value(UUID(str(export_id)), connection)
     with connection.cursor() as cursor:
         cursor.execute(
-            _start_sql(connection.alias),
+            update_sql(
+                CalendarExport,
+                connection.alias,
+                ("status", "started_at", "heartbeat_at", "updated_at"),
+                (("id", "="), ("status", "<>")),
+                returning=True,
+            ),
             [str(Status.STARTED), now, now, now, job, str(Status.SUCCESS)],
         )
         row = cursor.fetchone()
     if row is None:  # no such job, or one that has succeeded
         return calendar_export_by_id(export_id)
     return instance_of_row(CalendarExport, connection.alias, row)
-
-
-@cache
-def _start_sql(alias: str) -> str:
-    quote = connections[alias].ops.quote_name
-    meta = CalendarExport._meta
-    table = quote(meta.db_table)
-
-    def column(name: str) -> str:
-        return quote(meta.get_field(name).column)
-
-    return (
-        f"UPDATE {table} SET {column('status')} = %s, {column('started_at')} = %s, "
-        f"{column('heartbeat_at')} = %s, {column('updated_at')} = %s "
-        f"WHERE {column('id')} = %s AND {column('status')} <> %s "
-        f"RETURNING {every_column(CalendarExport, alias)}"
-    )
 
 
 def calendar_export_enqueue(*, export: CalendarExport) -> bool:

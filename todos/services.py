@@ -10,7 +10,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from accounts.owners import OwnedQuery
-from api.compiled import STAND_IN_ID, every_column, instance_of_row, save_row
+from api.compiled import STAND_IN_ID, instance_of_row, save_row, update_sql
 from todos.models import Todo
 from todos.selectors import todos_of
 
@@ -64,7 +64,14 @@ def todo_update(
         params.append(owner.pk)
     with connection.cursor() as cursor:
         cursor.execute(
-            _update_sql(connection.alias, written, shared=owner is None), params
+            update_sql(
+                Todo,
+                connection.alias,
+                written,
+                (("id", "="), ("owner", "IS NULL" if owner is None else "=")),
+                returning=True,
+            ),
+            params,
         )
         row = cursor.fetchone()
     if row is None:
@@ -79,23 +86,6 @@ def todo_update(
         using=connection.alias,
     )
     return todo
-
-
-@cache
-def _update_sql(alias: str, written: tuple[str, ...], *, shared: bool) -> str:
-    """The UPDATE of these fields of one of an owner's todos, returning it."""
-    quote = connections[alias].ops.quote_name
-
-    def column(name: str) -> str:
-        return quote(Todo._meta.get_field(name).column)
-
-    assignments = ", ".join(f"{column(name)} = %s" for name in written)
-    owner = f"{column('owner')} IS NULL" if shared else f"{column('owner')} = %s"
-    return (
-        f"UPDATE {quote(Todo._meta.db_table)} SET {assignments} "
-        f"WHERE {column('id')} = %s AND {owner} "
-        f"RETURNING {every_column(Todo, alias)}"
-    )
 
 
 def _update_after_locked_read(

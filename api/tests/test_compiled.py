@@ -16,6 +16,7 @@ from api.compiled import (
     STAND_IN_UUID,
     CompiledQuery,
     save_row,
+    update_sql,
 )
 from calendars.models import CalendarExport
 from todos.models import Todo
@@ -203,3 +204,10 @@ def test_what_it_does_not_write_itself_goes_to_save(make_todo):
     save_row(export, update_fields=["sends"])
 
     assert CalendarExport.objects.get(pk=export.pk).sends == 2
+
+
+def test_an_update_holds_its_conditions_and_refuses_others():
+    sql = update_sql(Todo, "default", ("title",), (("id", "="), ("owner", "IS NULL")))
+    assert sql.endswith("IS NULL") and sql.count("%s") == 2
+    with pytest.raises(ValueError, match="no such condition"):
+        update_sql(Todo, "default", ("title",), (("id", ">"),))
