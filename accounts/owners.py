@@ -12,7 +12,7 @@ from django.db.models import Field, QuerySet
 from django.http import HttpRequest
 
 from accounts.modes import accounts_required
-from api.compiled import CompiledQuery
+from api.compiled import STAND_IN_OWNER_ID, CompiledQuery
 
 Rows = TypeVar("Rows", bound=QuerySet)
 
@@ -44,10 +44,6 @@ def owned_by(rows: Rows, owner: AbstractBaseUser | int | None) -> Rows:
     if owner is None:
         return rows.filter(owner__isnull=True)
     return rows.filter(owner=owner)
-
-
-# Stands for an owner's id while an owner's query compiles (api/compiled.py).
-STAND_IN_OWNER_ID = -1_000_000_003
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from django.db.models.sql import Query
 # Stand-ins for ids while a queryset compiles: ids that no row has (ids count
 # up from 1), told apart from each other by their values.
 STAND_IN_ID = -1_000_000_001
-STAND_IN_OTHER_ID = -1_000_000_002
+STAND_IN_OWNER_ID = -1_000_000_002  # an owner's (accounts.owners.OwnedQuery)
 # ... a UUID that uuid4() never makes (its version is 0), and a moment long past.
 STAND_IN_UUID = UUID(int=0xC0FFEE)
 STAND_IN_TIME = datetime(1901, 2, 3, 4, 5, 6, tzinfo=UTC)
@@ -329,8 +329,14 @@ def instance_of_row(model: type[Model], using: str, row: tuple[Any, ...]) -> Mod
     SQLite, say)."""
     query = _every_column_query(model, using)
     (converted,) = query.converted(connections[using], [row])
+    return instance_of(model, using, converted)
+
+
+def instance_of(model: type[Model], using: str, row: tuple[Any, ...]) -> Model:
+    """An instance from a converted row of the model's every field, in order:
+    a compiled query's of the model's instances, or instance_of_row's."""
     columns = [field.attname for field in model._meta.concrete_fields]
-    return model.from_db(using, columns, converted)
+    return model.from_db(using, columns, row)
 
 
 @cache

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from django.db.models import CharField, F, Func, QuerySet
 
 from accounts.owners import OwnedQuery, owned_by
-from api.compiled import STAND_IN_TIME, STAND_IN_UUID, CompiledQuery
+from api.compiled import STAND_IN_TIME, STAND_IN_UUID, CompiledQuery, instance_of
 from calendars.ical import TodoRow
 from calendars.models import CalendarExport
 from todos.selectors import todo_list
@@ -84,7 +84,7 @@ def calendar_export_by_id(export_id: UUID | str) -> CalendarExport | None:
     """The job of that id, whoever's it is; compiled once."""
     query = _export_query()
     rows = query.rows(export_id=UUID(str(export_id)))
-    return _export_of(query, rows[0]) if rows else None
+    return instance_of(CalendarExport, query.using, rows[0]) if rows else None
 
 
 @cache
@@ -102,7 +102,7 @@ def calendar_export_donor(*, export: CalendarExport) -> CalendarExport | None:
         return None
     query = _donor_query(completed=export.completed)
     rows = query.rows(export.owner_id, export_id=export.pk, asked_at=export.created_at)
-    return _export_of(query.shared, rows[0]) if rows else None
+    return instance_of(CalendarExport, query.shared.using, rows[0]) if rows else None
 
 
 @cache
@@ -125,12 +125,6 @@ def _donor_query(*, completed: bool | None) -> OwnedQuery:
         export_id=(STAND_IN_UUID, CalendarExport._meta.pk),
         asked_at=(STAND_IN_TIME, CalendarExport._meta.get_field("read_at")),
     )
-
-
-def _export_of(query: CompiledQuery, row: tuple) -> CalendarExport:
-    """A job from a row of a compiled query of jobs: its fields, in order."""
-    columns = [field.attname for field in CalendarExport._meta.concrete_fields]
-    return CalendarExport.from_db(query.using, columns, row)
 
 
 @contextmanager

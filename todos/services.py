@@ -10,7 +10,13 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from accounts.owners import OwnedQuery
-from api.compiled import STAND_IN_ID, instance_of_row, save_row, update_sql
+from api.compiled import (
+    STAND_IN_ID,
+    instance_of,
+    instance_of_row,
+    save_row,
+    update_sql,
+)
 from todos.models import Todo
 from todos.selectors import todos_of
 
@@ -117,8 +123,7 @@ def _locked_todo(*, todo_id: int, owner: AbstractBaseUser | None) -> Todo | None
     rows = query.rows(owner, todo_id=todo_id)
     if not rows:
         return None
-    columns = [field.attname for field in Todo._meta.concrete_fields]
-    return Todo.from_db(query.shared.using, columns, rows[0])
+    return instance_of(Todo, query.shared.using, rows[0])
 
 
 @cache

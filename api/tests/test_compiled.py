@@ -11,7 +11,7 @@ from django.db.models.sql.compiler import SQLInsertCompiler, SQLUpdateCompiler
 
 from api.compiled import (
     STAND_IN_ID,
-    STAND_IN_OTHER_ID,
+    STAND_IN_OWNER_ID,
     STAND_IN_TIME,
     STAND_IN_UUID,
     CompiledQuery,
@@ -59,7 +59,7 @@ def test_values_become_parameters_as_their_fields_make_them():
 
 
 def test_a_stand_in_that_is_not_exactly_one_parameter_is_refused():
-    absent = Todo.objects.filter(pk=STAND_IN_OTHER_ID)
+    absent = Todo.objects.filter(pk=STAND_IN_OWNER_ID)
     twice = Todo.objects.filter(pk=STAND_IN_ID) | Todo.objects.filter(owner=STAND_IN_ID)
     with pytest.raises(ValueError, match="0 of the query's parameters"):
         CompiledQuery.of(absent, todo_id=TODO_ID)
