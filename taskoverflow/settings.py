@@ -144,6 +144,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's, with a health check that costs no round trip while the
+        # server has said nothing (taskoverflow/postgresql/base.py).
+        DATABASES["default"]["ENGINE"] = "taskoverflow.postgresql"
     # Bound every wait on the database: a server that is gone fails fast.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)

@@ -57,7 +57,7 @@ def test_database_url_selects_postgresql_through_psycopg_with_a_bounded_connect(
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "django.db.backends.postgresql db.example todos 2"
+    assert lines[0] == "taskoverflow.postgresql db.example todos 2"
     assert lines[1].startswith("psycopg 3.")
 
 
