@@ -284,24 +284,75 @@ def heartbeat(*, export_id: UUID) -> Iterator[None]:
     """Beat for a running job, from a thread, until the block ends.
 
     The beat stops when the process dies, which is the point: the sweep tells a
-    job whose worker was killed from one that is merely slow.
+    job whose worker was killed from one that is merely slow. One thread per
+    process beats for every job running in it (_Heartbeats): starting a thread
+    for each job took 0.6 ms of a 10-todo job's way to SUCCESS
+    (docs/benchmarks.md).
     """
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(settings.ICAL_HEARTBEAT_SECONDS):
-                _beat_once(export_id)
-        finally:
-            connection.close()  # this thread's own connection
-
-    thread = threading.Thread(target=beat, name=f"heartbeat-{export_id}", daemon=True)
-    thread.start()
+    _heartbeats.add(export_id)
     try:
         yield
     finally:
-        stop.set()
-        thread.join(timeout=10)
+        _heartbeats.remove(export_id)
+
+
+class _Heartbeats:
+    """The jobs running in this process, each beaten every
+    ICAL_HEARTBEAT_SECONDS (as that setting is when it starts and after each
+    of its beats) by one thread, started on first use and again after a fork;
+    the thread waits, beating nothing, while no job runs."""
+
+    def __init__(self) -> None:
+        self._next_beat: dict[UUID, float] = {}  # job -> time.monotonic()
+        self._changed = threading.Condition()
+        self._beating = threading.Lock()  # held while beats are written
+        self._thread: threading.Thread | None = None
+
+    def add(self, export_id: UUID) -> None:
+        with self._changed:
+            self._next_beat[export_id] = (
+                time.monotonic() + settings.ICAL_HEARTBEAT_SECONDS
+            )
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._beat_for_ever, name="heartbeats", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify()
+
+    def remove(self, export_id: UUID) -> None:
+        """Once this returns, the job gets no more beats: one being written
+        is waited for."""
+        with self._beating, self._changed:
+            self._next_beat.pop(export_id, None)
+
+    def _beat_for_ever(self) -> None:
+        while True:
+            due = self._wait_for_due()
+            with self._beating:
+                for export_id in due:
+                    if export_id in self._next_beat:  # still running
+                        _beat_once(export_id)
+                # The thread's own connection, opened again by the next beat:
+                # none is left open while no job runs.
+                connection.close()
+
+    def _wait_for_due(self) -> list[UUID]:
+        """The jobs whose beat is due, once there are any; each one's next
+        beat is then set."""
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                due = [job for job, at in self._next_beat.items() if at <= now]
+                if due:
+                    for job in due:
+                        self._next_beat[job] = now + settings.ICAL_HEARTBEAT_SECONDS
+                    return due
+                soonest = min(self._next_beat.values(), default=None)
+                self._changed.wait(None if soonest is None else soonest - now)
+
+
+_heartbeats = _Heartbeats()
 
 
 def _beat_once(export_id: UUID) -> None:

@@ -136,6 +136,41 @@ def test_a_beat_is_for_its_own_job_only(settings):
     assert CalendarExport.objects.get(pk=other.pk).heartbeat_at is None
 
 
+def _beat_threads() -> set[threading.Thread]:
+    # The threads themselves, not their idents, which a new thread may reuse.
+    return {t for t in threading.enumerate() if t.name.startswith("heartbeat")}
+
+
+@pytest.mark.django_db(transaction=True)  # the beat writes from its own thread
+def test_jobs_one_after_another_are_beaten_by_one_thread_of_the_process(settings):
+    """A thread per job cost more than a small job's build; one thread serves."""
+    settings.ICAL_HEARTBEAT_SECONDS = 0.05
+    seen: set[threading.Thread] = set()
+    for _ in range(3):
+        export = CalendarExport.objects.create(status="STARTED")
+        with heartbeat(export_id=export.id):
+            wait_for_beat(export.pk, after=None)
+            seen |= _beat_threads()
+
+    assert len(seen) == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the beat writes from its own thread
+def test_two_jobs_running_at_once_each_beat_until_their_own_end(settings):
+    settings.ICAL_HEARTBEAT_SECONDS = 0.05
+    outer, inner = (CalendarExport.objects.create(status="STARTED") for _ in "ab")
+
+    with heartbeat(export_id=outer.id):
+        with heartbeat(export_id=inner.id):
+            wait_for_beat(inner.pk, after=None)
+            wait_for_beat(outer.pk, after=None)
+        inner_last = CalendarExport.objects.get(pk=inner.pk).heartbeat_at
+        outer_beat = wait_for_beat(outer.pk, after=None)
+        assert wait_for_beat(outer.pk, after=outer_beat) > outer_beat
+
+    assert CalendarExport.objects.get(pk=inner.pk).heartbeat_at == inner_last
+
+
 @pytest.mark.django_db(transaction=True)  # the beat writes from its own thread
 def test_a_failed_beat_is_logged_and_the_next_beats_go_on(settings, caplog):
     settings.ICAL_HEARTBEAT_SECONDS = 0.05
