@@ -49,6 +49,8 @@ MAX_HEAD_BYTES = 64 * 1024
 # How long a closed connection lingers for the client's last bytes (RFC 9112
 # section 9.6), in the event loop.
 LINGER_SECONDS = 2.0
+# How often connections are looked over for a passed deadline.
+DEADLINE_CHECK_SECONDS = 0.1
 REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
 
 
@@ -75,6 +77,7 @@ class HeadBufferingWorker(GThreadWorker):
         # Connections whose head is arriving, and closing ones, with deadlines.
         self.heads: dict[TConn, tuple[bytearray, float]] = {}
         self.lingering: dict[TConn, float] = {}
+        self.next_deadline_check = 0.0
         super().init_process()
 
     # --- reading heads in the event loop -----------------------------------------
@@ -91,18 +94,21 @@ class HeadBufferingWorker(GThreadWorker):
         self._await_head(conn, bytearray())
 
     def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
-        """A kept-alive connection's next request is arriving."""
+        """A kept-alive connection's next request is arriving: its head is
+        read now, usually whole, not after another turn of the event loop."""
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
-        self._await_head(conn, bytearray())
+        self._await_head(conn, bytearray(), readable=True)
 
-    def _await_head(self, conn: TConn, received: bytearray) -> None:
+    def _await_head(
+        self, conn: TConn, received: bytearray, *, readable: bool = False
+    ) -> None:
         conn.sock.setblocking(False)
         self.heads[conn] = (received, time.monotonic() + gunicorn_conf.header_timeout)
         self.poller.register(
             conn.sock, selectors.EVENT_READ, partial(self._on_head_readable, conn)
         )
-        if received:
+        if received or readable:
             self._on_head_readable(conn, conn.sock)
 
     def _on_head_readable(self, conn: TConn, client: socket.socket) -> None:
@@ -218,11 +224,16 @@ class HeadBufferingWorker(GThreadWorker):
         self.nr_conns -= 1
         conn.close()
 
-    # --- deadlines: gthread's loop calls this about once a second --------------------
+    # --- deadlines: looked over a few times a second ---------------------------------
 
     def murder_pending(self) -> None:
         super().murder_pending()
+        # gthread's loop calls this after every turn; deadlines are seconds
+        # long, so the connections are looked over a few times a second.
         now = time.monotonic()
+        if now < self.next_deadline_check:
+            return
+        self.next_deadline_check = now + DEADLINE_CHECK_SECONDS
         for conn, (received, deadline) in list(self.heads.items()):
             if not self.alive and not received:
                 # Stopping: a connection that has sent nothing gets nothing.
