@@ -19,7 +19,7 @@ in its parameters, and the model field that makes a parameter of a value, as
 the ORM does (a UUID is text on SQLite, a date-time is text there too).
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -155,7 +155,12 @@ def _start_stream(
 # more CPU than anything else in the save (docs/benchmarks.md).
 
 
-def save_row(instance: Model, *, update_fields: Sequence[str] | None = None) -> None:
+def save_row(
+    instance: Model,
+    *,
+    update_fields: Sequence[str] | None = None,
+    along: Sequence["Along"] = (),
+) -> None:
     """instance.save(update_fields=update_fields), its statement written once
     per model and set of fields rather than compiled on each save.
 
@@ -167,7 +172,10 @@ def save_row(instance: Model, *, update_fields: Sequence[str] | None = None) -> 
     sends them. What this does not cover goes to save() itself: a model with
     parent models, a value that is an expression (F("n") + 1), a save of
     every field of a saved instance, a database that cannot return an
-    inserted id."""
+    inserted id.
+
+    `along`: statements to run in the new row's INSERT (statement_along),
+    where can_write_along(); post_save then says `written_along=True`."""
     meta = instance._meta
     using = router.db_for_write(type(instance), instance=instance)
     connection = connections[using]
@@ -176,6 +184,8 @@ def save_row(instance: Model, *, update_fields: Sequence[str] | None = None) -> 
     adding = instance._state.adding and (instance.pk is None or meta.pk.has_default())
     with_id = instance.pk is not None
     returning = adding and not with_id and bool(meta.db_returning_fields)
+    if along and not (returning and can_write_along(connection)):
+        raise ValueError("statements along a save need a new row's INSERT")
     if (
         meta.parents
         or (adding and update_fields)  # save() refuses it, and says why
@@ -191,6 +201,8 @@ def save_row(instance: Model, *, update_fields: Sequence[str] | None = None) -> 
     )
     values = [field.pre_save(instance, adding) for field in fields]
     if any(hasattr(value, "resolve_expression") for value in values):
+        if along:
+            raise ValueError("statements along a save need values, not expressions")
         instance.save(update_fields=update_fields)
         return
     origin = type(instance)
@@ -207,7 +219,16 @@ def save_row(instance: Model, *, update_fields: Sequence[str] | None = None) -> 
         for field, value in zip(fields, values, strict=True)
     ]
     with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
-        if adding:
+        if adding and along:
+            sql, _ = _insert_sql(origin, using, with_id=with_id)
+            cursor.execute(*statement_along(sql, params, along))
+            row = cursor.fetchone()
+            returned = len(meta.db_returning_fields)
+            for field, value in zip(meta.db_returning_fields, row, strict=False):
+                setattr(instance, field.attname, value)
+            for statement, changed in zip(along, row[returned:], strict=True):
+                statement.counted(changed)
+        elif adding:
             sql, returning_params = _insert_sql(origin, using, with_id=with_id)
             cursor.execute(sql, params)
             if returning:
@@ -233,6 +254,7 @@ def save_row(instance: Model, *, update_fields: Sequence[str] | None = None) -> 
         update_fields=saved_fields,
         raw=False,
         using=using,
+        written_along=bool(along),
     )
 
 
@@ -273,6 +295,50 @@ def _insert_sql(
         f"VALUES ({', '.join(['%s'] * len(fields))}) {returning}"
     )
     return sql, tuple(returning_params)
+
+
+# --- Statements along a write (PostgreSQL) ------------------------------------------
+# A write that another table counts (a todo, which its owner's calendar feed
+# counts) took a transaction of four round trips: BEGIN, the write, the count's
+# UPDATE, COMMIT. PostgreSQL runs an UPDATE within another statement (a
+# data-modifying WITH), in one round trip and one transaction of its own.
+
+
+@dataclass(frozen=True)
+class Along:
+    """An UPDATE to run in the statement of a row's write, and only when that
+    write wrote a row: its SQL, ending in a WHERE clause of conditions joined
+    by AND; its parameters; and what to call, once the statement has run,
+    with the number of rows it changed."""
+
+    sql: str
+    params: tuple[Any, ...]
+    counted: Callable[[int], None]
+
+
+def can_write_along(connection) -> bool:
+    """Whether the database runs an UPDATE within another statement: on
+    PostgreSQL; SQLite has no data-modifying WITH."""
+    return connection.vendor == "postgresql"
+
+
+def statement_along(
+    sql: str, params: Sequence[Any], along: Sequence[Along]
+) -> tuple[str, list[Any]]:
+    """`sql`, a write with RETURNING, and every Along, as one statement and
+    its parameters. Its rows are those `sql` returns, each followed by the
+    number of rows each Along changed; an Along changes nothing when `sql`
+    wrote no row. What a transaction gave them, one statement gives: all
+    happen, or none."""
+    parts = [f"written AS ({sql})"] + [
+        f"along_{n} AS ({statement.sql} AND EXISTS (SELECT 1 FROM written) RETURNING 1)"
+        for n, statement in enumerate(along)
+    ]
+    counts = "".join(f", (SELECT count(*) FROM along_{n})" for n in range(len(along)))
+    return (
+        f"WITH {', '.join(parts)} SELECT written.*{counts} FROM written",
+        [*params, *(param for statement in along for param in statement.params)],
+    )
 
 
 # A condition of update_sql: a field, and "=" or "<>" (a parameter), or "IS NULL".

@@ -29,6 +29,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.owners import owned_by
+from api.compiled import Along
 from calendars.ical import calendar_row_chunks
 from calendars.models import CalendarFeed, new_feed_secret
 from calendars.selectors import CountedRows, calendar_rows, calendar_snapshot
@@ -257,6 +258,26 @@ def calendar_feed_build(*, feed: CalendarFeed) -> CalendarFeed:
     return feed
 
 
-def todo_changed(sender, instance, **kwargs) -> None:
-    """post_save and post_delete of a todo: its owner's feed is out of date."""
-    calendar_feed_touch(owner_id=instance.owner_id)
+def todo_changed(sender, instance, written_along: bool = False, **kwargs) -> None:
+    """post_save and post_delete of a todo: its owner's feed is out of date.
+    A save whose statement counted the change already (written_along, see
+    count_change_along) is not counted again."""
+    if not written_along:
+        calendar_feed_touch(owner_id=instance.owner_id)
+
+
+def count_change_along(sender, *, owner_id: int | None, using: str, **kwargs) -> Along:
+    """todo_write_along: the owner's feed counts the change in the todo's own
+    statement (calendar_feed_touch's count, the same UPDATE), and asks for a
+    build once that statement is committed."""
+    when = connections[using].ops.adapt_datetimefield_value(timezone.now())
+
+    def counted(rows: int) -> None:
+        if rows:
+            transaction.on_commit(lambda: _enqueue_owner(owner_id), using=using)
+
+    return Along(
+        sql=_count_change_sql(using, shared=owner_id is None),
+        params=(when, when) if owner_id is None else (when, when, owner_id),
+        counted=counted,
+    )

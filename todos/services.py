@@ -12,18 +12,19 @@ from django.utils import timezone
 from accounts.owners import OwnedQuery
 from api.compiled import (
     STAND_IN_ID,
+    Along,
+    can_write_along,
     instance_of,
     instance_of_row,
     save_row,
+    statement_along,
     update_sql,
 )
 from todos.models import Todo
 from todos.selectors import todos_of
+from todos.signals import todo_write_along
 
 
-# One transaction: the todo and its owner's feed change (calendars/receivers.py)
-# commit together, and wait for the disk once, not twice.
-@transaction.atomic
 def todo_create(
     *,
     title: str,
@@ -32,6 +33,10 @@ def todo_create(
     deadline_at: datetime | None = None,
     owner: AbstractBaseUser | None = None,
 ) -> Todo:
+    """Create a todo. The todo and its owner's feed change (calendars/feeds.py)
+    happen together: in one statement on PostgreSQL (todo_write_along), where
+    a transaction of the two took four round trips; elsewhere in one
+    transaction, which waits for the disk once, not twice."""
     todo = Todo(
         owner=owner,
         title=title,
@@ -39,26 +44,55 @@ def todo_create(
         completed=completed,
         deadline_at=deadline_at,
     )
-    save_row(todo)
+    using = router.db_for_write(Todo)
+    if can_write_along(connections[using]):
+        save_row(todo, along=_along(owner, using))
+    else:
+        with transaction.atomic(using=using):
+            save_row(todo)
     return todo
 
 
-@transaction.atomic
 def todo_update(
     *, todo_id: int, changes: dict[str, Any], owner: AbstractBaseUser | None = None
 ) -> Todo | None:
     """Change the given fields, and only those; `updated_at` moves on every update.
 
     None when the owner has no such todo, also when a delete got there first:
-    one UPDATE ... RETURNING writes the row and reads it back, locked until the
-    commit, so a concurrent delete either waits for this update or wins before
-    it. post_save goes out as save() sends it (the owner's feed counts the
-    change, calendars/feeds.py). Where the database has no RETURNING, the row
-    is read, locked, and then written.
+    one UPDATE ... RETURNING writes the row and reads it back, its row locked
+    until it commits, so a concurrent delete either waits for this update or
+    wins before it. The owner's feed counts the change in the same statement
+    on PostgreSQL (todo_write_along), and in the same transaction elsewhere,
+    where post_save's receivers write. Where the database has no RETURNING,
+    the row is read, locked, and then written.
     """
     connection = connections[router.db_for_write(Todo)]
-    if not connection.features.can_return_columns_from_insert:
-        return _update_after_locked_read(todo_id=todo_id, changes=changes, owner=owner)
+    if can_write_along(connection):
+        along = _along(owner, connection.alias)
+        return _update_returning(todo_id, changes, owner, connection, along)
+    with transaction.atomic(using=connection.alias):
+        if not connection.features.can_return_columns_from_insert:
+            return _update_after_locked_read(
+                todo_id=todo_id, changes=changes, owner=owner
+            )
+        return _update_returning(todo_id, changes, owner, connection, ())
+
+
+def _along(owner: AbstractBaseUser | None, using: str) -> tuple[Along, ...]:
+    """What todo_write_along's receivers ask to run with a write of the owner's."""
+    answers = todo_write_along.send(
+        sender=Todo, owner_id=None if owner is None else owner.pk, using=using
+    )
+    return tuple(answer for _, answer in answers if answer is not None)
+
+
+def _update_returning(
+    todo_id: int,
+    changes: dict[str, Any],
+    owner: AbstractBaseUser | None,
+    connection,
+    along: tuple[Along, ...],
+) -> Todo | None:
     written = (*changes, "updated_at")
     values = [*changes.values(), timezone.now()]
     params = [
@@ -68,21 +102,24 @@ def todo_update(
     params.append(todo_id)
     if owner is not None:
         params.append(owner.pk)
+    sql = update_sql(
+        Todo,
+        connection.alias,
+        written,
+        (("id", "="), ("owner", "IS NULL" if owner is None else "=")),
+        returning=True,
+    )
+    if along:
+        sql, params = statement_along(sql, params, along)
     with connection.cursor() as cursor:
-        cursor.execute(
-            update_sql(
-                Todo,
-                connection.alias,
-                written,
-                (("id", "="), ("owner", "IS NULL" if owner is None else "=")),
-                returning=True,
-            ),
-            params,
-        )
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
-    todo = instance_of_row(Todo, connection.alias, row)
+    columns = len(Todo._meta.concrete_fields)
+    todo = instance_of_row(Todo, connection.alias, row[:columns])
+    for statement, changed in zip(along, row[columns:], strict=True):
+        statement.counted(changed)
     post_save.send(
         sender=Todo,
         instance=todo,
@@ -90,6 +127,7 @@ def todo_update(
         update_fields=frozenset(written),
         raw=False,
         using=connection.alias,
+        written_along=bool(along),
     )
     return todo
 

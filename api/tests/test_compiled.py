@@ -4,7 +4,7 @@ rows as its queryset, through the same connection."""
 from uuid import uuid4
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, IntegrityError, connection
 from django.db.models import F
 from django.db.models.signals import post_save
 from django.db.models.sql.compiler import SQLInsertCompiler, SQLUpdateCompiler
@@ -14,8 +14,11 @@ from api.compiled import (
     STAND_IN_OWNER_ID,
     STAND_IN_TIME,
     STAND_IN_UUID,
+    Along,
     CompiledQuery,
+    can_write_along,
     save_row,
+    statement_along,
     update_sql,
 )
 from calendars.models import CalendarExport
@@ -211,3 +214,93 @@ def test_an_update_holds_its_conditions_and_refuses_others():
     assert sql.endswith("IS NULL") and sql.count("%s") == 2
     with pytest.raises(ValueError, match="no such condition"):
         update_sql(Todo, "default", ("title",), (("id", ">"),))
+
+
+# --- Statements along a write (PostgreSQL's data-modifying WITH) ----------------------
+
+
+def _postgresql_only() -> None:
+    if not can_write_along(connection):
+        pytest.skip(
+            "SQLite has no UPDATE within another statement (data-modifying WITH)"
+        )
+
+
+def _complete(todo: Todo, counts: list) -> Along:
+    """An Along that marks `todo` done, and notes how many rows it changed."""
+    return Along(
+        sql='UPDATE "todos_todo" SET "completed" = %s WHERE "id" = %s',
+        params=(True, todo.pk),
+        counted=counts.append,
+    )
+
+
+def test_a_statement_along_an_insert_runs_in_the_inserts_own_statement(make_todo):
+    _postgresql_only()
+    other = make_todo(title="other")
+    seen, counts, saves = [], [], []
+    post_save.connect(
+        lambda sender, **kwargs: saves.append(kwargs["written_along"]),
+        sender=Todo,
+        weak=False,
+        dispatch_uid="test-written-along",
+    )
+
+    def watch(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    try:
+        with connection.execute_wrapper(watch):
+            new = Todo(title="new")
+            save_row(new, along=[_complete(other, counts)])
+    finally:
+        post_save.disconnect(sender=Todo, dispatch_uid="test-written-along")
+
+    assert len(seen) == 1 and seen[0].startswith("WITH")
+    assert Todo.objects.get(pk=new.pk).title == "new"
+    assert Todo.objects.get(pk=other.pk).completed
+    assert counts == [1]
+    assert saves == [True]
+
+
+def test_a_statement_along_a_write_that_wrote_no_row_changes_nothing(make_todo):
+    _postgresql_only()
+    other = make_todo(title="other")
+    counts: list = []
+    sql, params = statement_along(
+        update_sql(Todo, "default", ("title",), (("id", "="),), returning=True),
+        ["renamed", other.pk + 1000],  # no such todo
+        [_complete(other, counts)],
+    )
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert cursor.fetchall() == []
+
+    assert not Todo.objects.get(pk=other.pk).completed
+
+
+@pytest.mark.django_db(transaction=True)  # each statement commits on its own
+def test_a_statement_along_that_fails_leaves_the_write_undone(make_todo):
+    _postgresql_only()
+    other = make_todo(title="other")
+    failing = Along(
+        sql='UPDATE "todos_todo" SET "title" = NULL WHERE "id" = %s',  # NOT NULL
+        params=(other.pk,),
+        counted=lambda rows: None,
+    )
+
+    with pytest.raises(IntegrityError):
+        save_row(Todo(title="new"), along=[failing])
+
+    assert list(Todo.objects.values_list("title", flat=True)) == ["other"]
+
+
+def test_statements_along_need_a_new_rows_insert(make_todo):
+    _postgresql_only()
+    along = [_complete(make_todo(title="other"), [])]
+    with pytest.raises(ValueError, match="INSERT"):
+        save_row(make_todo(title="saved"), update_fields=["title"], along=along)
+    with pytest.raises(ValueError, match="expressions"):
+        save_row(Todo(title="new", completed=F("completed")), along=along)

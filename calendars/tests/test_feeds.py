@@ -187,3 +187,42 @@ def test_a_queue_that_is_down_does_not_fail_the_change(feed, monkeypatch, make_t
     assert feeds.calendar_feed_enqueue(feed_id=feed.pk) is False
     feed.refresh_from_db()
     assert feed.task_sent_at is None
+
+
+# --- The API's writes: each counts its change once, in its own statement on
+# PostgreSQL (count_change_along), in its transaction elsewhere.
+
+
+def test_a_write_through_the_api_counts_one_change_and_asks_for_a_build_once_committed(  # noqa: E501
+    feed, sent, api, django_capture_on_commit_callbacks
+):
+    refresh(feed)  # the first build is done: none is under way
+    feed.refresh_from_db()
+    before, messages = feed.version, len(sent)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        created = api.post("/api/v1/todos", {"title": "new"}, format="json")
+    feed.refresh_from_db()
+    assert created.status_code == 201
+    assert feed.version == before + 1
+    assert len(sent) == messages + 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        changed = api.put(
+            f"/api/v1/todos/{created.json()['id']}", {"title": "b"}, format="json"
+        )
+    feed.refresh_from_db()
+    assert changed.status_code == 200
+    assert feed.version == before + 2
+    assert len(sent) == messages + 1  # a build is under way: no second message
+
+
+def test_a_write_that_finds_no_todo_counts_no_change(feed, api):
+    feed.refresh_from_db()
+    before = feed.version
+
+    response = api.put("/api/v1/todos/999999", {"title": "x"}, format="json")
+
+    feed.refresh_from_db()
+    assert response.status_code == 404
+    assert feed.version == before
