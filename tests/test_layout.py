@@ -115,6 +115,8 @@ def test_the_project_package_holds_settings_urls_celery_and_entry_points_only():
     entry_points = {"__init__.py", "settings.py", "urls.py", "celery.py"}
     # gunicorn_worker.py: the worker class gunicorn_conf.py names.
     entry_points |= {"wsgi.py", "asgi.py", "gunicorn_conf.py", "gunicorn_worker.py"}
+    # postgresql/: the database engine settings.py names for postgres:// URLs.
+    entry_points.add("postgresql")
     deployment_scripts = {"entrypoint.sh", "prestart.py", "healthcheck.py", "aws.py"}
     deployment_scripts.add("worker_alive.py")  # the worker's health check
     files = {
