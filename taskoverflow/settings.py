@@ -165,7 +165,9 @@ CACHES = {
 # Each web and worker thread keeps its database connection for a minute: opening
 # one per request cost more than the request itself (docs/benchmarks.md). Django
 # checks a kept connection before each request reuses it, so a database that went
-# away is met with a new connection, bounded by the connect timeout above.
+# away is met with a new connection, bounded by the connect timeout above; on
+# PostgreSQL that check costs no round trip while the server has said nothing
+# (taskoverflow/postgresql/base.py).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # The password apart from DATABASE_URL: on ECS it comes from Secrets Manager as its
