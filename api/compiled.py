@@ -222,12 +222,9 @@ def save_row(
         if adding and along:
             sql, _ = _insert_sql(origin, using, with_id=with_id)
             cursor.execute(*statement_along(sql, params, along))
-            row = cursor.fetchone()
-            returned = len(meta.db_returning_fields)
-            for field, value in zip(meta.db_returning_fields, row, strict=False):
+            row = written_row(cursor.fetchone(), along, len(meta.db_returning_fields))
+            for field, value in zip(meta.db_returning_fields, row, strict=True):
                 setattr(instance, field.attname, value)
-            for statement, changed in zip(along, row[returned:], strict=True):
-                statement.counted(changed)
         elif adding:
             sql, returning_params = _insert_sql(origin, using, with_id=with_id)
             cursor.execute(sql, params)
@@ -339,6 +336,17 @@ def statement_along(
         f"WITH {', '.join(parts)} SELECT written.*{counts} FROM written",
         [*params, *(param for statement in along for param in statement.params)],
     )
+
+
+def written_row(
+    row: tuple[Any, ...], along: Sequence[Along], columns: int
+) -> tuple[Any, ...]:
+    """A row of statement_along's statement: each Along is told the number of
+    rows it changed (what follows the write's own `columns`); the write's own
+    columns."""
+    for statement, changed in zip(along, row[columns:], strict=True):
+        statement.counted(changed)
+    return row[:columns]
 
 
 # A condition of update_sql: a field, and "=" or "<>" (a parameter), or "IS NULL".

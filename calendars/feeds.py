@@ -91,13 +91,18 @@ def _count_change(*, owner_id: int | None, now: datetime) -> int:
     a seventh of a todo POST's CPU (docs/benchmarks.md). Returns the rows
     changed: 0 or 1."""
     connection = connections[router.db_for_write(CalendarFeed)]
-    when = connection.ops.adapt_datetimefield_value(now)
-    params = [when, when] + ([] if owner_id is None else [owner_id])
     with connection.cursor() as cursor:
-        cursor.execute(
-            _count_change_sql(connection.alias, shared=owner_id is None), params
-        )
+        cursor.execute(*_count_change_statement(connection.alias, owner_id, now))
         return cursor.rowcount
+
+
+def _count_change_statement(
+    alias: str, owner_id: int | None, now: datetime
+) -> tuple[str, list]:
+    """_count_change's UPDATE and its parameters."""
+    when = connections[alias].ops.adapt_datetimefield_value(now)
+    params = [when, when] + ([] if owner_id is None else [owner_id])
+    return _count_change_sql(alias, shared=owner_id is None), params
 
 
 @cache
@@ -270,14 +275,10 @@ def count_change_along(sender, *, owner_id: int | None, using: str, **kwargs) ->
     """todo_write_along: the owner's feed counts the change in the todo's own
     statement (calendar_feed_touch's count, the same UPDATE), and asks for a
     build once that statement is committed."""
-    when = connections[using].ops.adapt_datetimefield_value(timezone.now())
+    sql, params = _count_change_statement(using, owner_id, timezone.now())
 
     def counted(rows: int) -> None:
         if rows:
             transaction.on_commit(lambda: _enqueue_owner(owner_id), using=using)
 
-    return Along(
-        sql=_count_change_sql(using, shared=owner_id is None),
-        params=(when, when) if owner_id is None else (when, when, owner_id),
-        counted=counted,
-    )
+    return Along(sql=sql, params=tuple(params), counted=counted)

@@ -333,8 +333,8 @@ class _Heartbeats:
                 for export_id in due:
                     if export_id in self._next_beat:  # still running
                         _beat_once(export_id)
-                # The thread's own connection, opened again by the next beat:
-                # none is left open while no job runs.
+                # The thread's own connection is closed after each round and
+                # opened again by the next: none is left open while no job runs.
                 connection.close()
 
     def _wait_for_due(self) -> list[UUID]:

@@ -19,6 +19,7 @@ from api.compiled import (
     save_row,
     statement_along,
     update_sql,
+    written_row,
 )
 from todos.models import Todo
 from todos.selectors import todos_of
@@ -116,10 +117,8 @@ def _update_returning(
         row = cursor.fetchone()
     if row is None:
         return None
-    columns = len(Todo._meta.concrete_fields)
-    todo = instance_of_row(Todo, connection.alias, row[:columns])
-    for statement, changed in zip(along, row[columns:], strict=True):
-        statement.counted(changed)
+    row = written_row(row, along, len(Todo._meta.concrete_fields))
+    todo = instance_of_row(Todo, connection.alias, row)
     post_save.send(
         sender=Todo,
         instance=todo,
