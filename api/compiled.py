@@ -31,6 +31,7 @@ from uuid import UUID
 from django.db import DatabaseError, connections, router, transaction
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Field, Model, QuerySet, signals
+from django.db.models.constants import OnConflict
 from django.db.models.sql import Query
 
 # Stand-ins for ids while a queryset compiles: ids that no row has (ids count
@@ -279,19 +280,75 @@ def _insert_sql(
     parameters (none but on Oracle)."""
     connection = connections[using]
     meta = model._meta
-    quote = connection.ops.quote_name
     fields = _insert_fields(meta, with_id=with_id)
     returning, returning_params = (
         ("", ())
         if with_id
         else connection.ops.return_insert_columns(meta.db_returning_fields)
     )
-    sql = (
+    return f"{_insert_into(connection, meta, fields)} {returning}", tuple(
+        returning_params
+    )
+
+
+def _insert_into(connection, meta, fields: list[Field]) -> str:
+    """INSERT INTO the model's table these fields' columns, a parameter each."""
+    quote = connection.ops.quote_name
+    return (
         f"INSERT INTO {quote(meta.db_table)} "
         f"({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) {returning}"
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
     )
-    return sql, tuple(returning_params)
+
+
+def can_upsert(model: type[Model]) -> bool:
+    """Whether upsert_row can write the model's rows: the database takes
+    INSERT ... ON CONFLICT (a unique column) DO UPDATE (PostgreSQL and SQLite)
+    and the model has no parent models."""
+    using = router.db_for_write(model)
+    features = connections[using].features
+    return features.supports_update_conflicts_with_target and not model._meta.parents
+
+
+def upsert_row(instance: Model, *, unique: str, keep: tuple[str, ...] = ()) -> None:
+    """Insert the instance's row or, when a row has its value of the unique
+    field `unique` already, write the instance's fields into that row, all but
+    those written on insert alone (auto_now_add ones, and those named in
+    `keep`): a get_or_create() and then a save(), as one statement (INSERT
+    ... ON CONFLICT DO UPDATE), which commits by itself outside a transaction.
+    Each field's pre_save runs; no signal is sent, as bulk_create() sends
+    none, and the id is not read back. Only where can_upsert(type(instance))."""
+    model = type(instance)
+    using = router.db_for_write(model, instance=instance)
+    connection = connections[using]
+    fields = _insert_fields(model._meta, with_id=False)
+    params = [
+        field.get_db_prep_save(field.pre_save(instance, True), connection)
+        for field in fields
+    ]
+    with transaction.mark_for_rollback_on_error(using), connection.cursor() as cursor:
+        cursor.execute(_upsert_sql(model, using, unique, keep), params)
+
+
+@cache
+def _upsert_sql(
+    model: type[Model], using: str, unique: str, keep: tuple[str, ...]
+) -> str:
+    connection = connections[using]
+    meta = model._meta
+    fields = _insert_fields(meta, with_id=False)
+    written = [
+        field.column
+        for field in fields
+        if field.name != unique
+        and field.name not in keep
+        and not field.primary_key
+        and not getattr(field, "auto_now_add", False)
+    ]
+    conflict = connection.ops.on_conflict_suffix_sql(
+        fields, OnConflict.UPDATE, written, [meta.get_field(unique).column]
+    )
+    return f"{_insert_into(connection, meta, fields)} {conflict}"
 
 
 # --- Statements along a write (PostgreSQL) ------------------------------------------

@@ -238,7 +238,8 @@ def calendar_feed_build(*, feed: CalendarFeed) -> CalendarFeed:
             spool = spooled_files.enter_context(
                 calendar_spool(calendar_row_chunks(rows, refresh=REFRESH_INTERVAL))
             )
-        name = calendar_file_store(spool, name=feed_file_name(feed, spool.sha256))
+        name = feed_file_name(feed, spool.sha256)
+        calendar_file_store(spool, name=name)
     with transaction.atomic():
         current = CalendarFeed.objects.select_for_update().get(pk=feed.pk)
         replaced = current.file

@@ -182,7 +182,7 @@ def calendar_export_build(
     A job with the same filters and no window whose todos were read after this
     job was asked for already made that calendar: it is reused, not built
     again. Past the storage budget the oldest calendars go
-    (calendar_storage_trim).
+    (calendar_storage_trim), once this job's calendar adds a file.
 
     Idempotent: a job delivered again after it succeeded is left as it is, and
     a job built again stores nothing new for the same todos.
@@ -216,7 +216,7 @@ def calendar_export_build(
             return export
         with transaction.atomic():
             _lock(spooled.name)
-            calendar_file_store(spooled)
+            added = calendar_file_store(spooled)
             _succeed(
                 export,
                 name=spooled.name,
@@ -225,7 +225,11 @@ def calendar_export_build(
                 events=rows.count,
                 read_at=read_at,
             )
-    calendar_storage_trim(keep=export.file.name)
+    # Storage grows only by a file added: the calendar of todos that have not
+    # changed since it was last built is stored already, and then the trim's
+    # sum of every stored calendar, after each job, is spared.
+    if added:
+        calendar_storage_trim(keep=export.file.name)
     return export
 
 

@@ -49,21 +49,22 @@ def calendar_spool(chunks: Iterable[bytes]) -> Iterator[SpooledCalendar]:
         yield SpooledCalendar(file=spool, size=size, sha256=digest.hexdigest())
 
 
-def calendar_file_store(spooled: SpooledCalendar, *, name: str = "") -> str:
+def calendar_file_store(spooled: SpooledCalendar, *, name: str = "") -> bool:
     """Store a spooled calendar under its content's name (`name`, a name of
     the caller's that holds the SHA-256; by default calendars/<sha256>.ics),
-    unless a file of that name, hence of that content, is stored already; the
-    name."""
+    unless a file of that name, hence of that content, is stored already.
+    Whether this call added the file: storage grew only then."""
     name = name or spooled.name
     if default_storage.exists(name):
-        return name
+        return False
     spooled.file.seek(0)
     saved = default_storage.save(name, File(spooled.file, name=name))
     if saved != name:
         # Another worker stored the same calendar meanwhile, and the folder
         # storage picked a new name for this copy: keep the first.
         default_storage.delete(saved)
-    return name
+        return False
+    return True
 
 
 def _blocks(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:

@@ -1,6 +1,7 @@
 """A compiled query runs the ORM's own SQL with the caller's values: the same
 rows as its queryset, through the same connection."""
 
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
@@ -8,6 +9,7 @@ from django.db import DatabaseError, IntegrityError, connection
 from django.db.models import F
 from django.db.models.signals import post_save
 from django.db.models.sql.compiler import SQLInsertCompiler, SQLUpdateCompiler
+from django_celery_results.models import TaskResult
 
 from api.compiled import (
     STAND_IN_ID,
@@ -16,10 +18,12 @@ from api.compiled import (
     STAND_IN_UUID,
     Along,
     CompiledQuery,
+    can_upsert,
     can_write_along,
     save_row,
     statement_along,
     update_sql,
+    upsert_row,
 )
 from calendars.models import CalendarExport
 from todos.models import Todo
@@ -304,3 +308,57 @@ def test_statements_along_need_a_new_rows_insert(make_todo):
         save_row(make_todo(title="saved"), update_fields=["title"], along=along)
     with pytest.raises(ValueError, match="expressions"):
         save_row(Todo(title="new", completed=F("completed")), along=along)
+
+
+# --- Upserts ----------------------------------------------------------------------
+
+
+def statements_of(call) -> list[str]:
+    seen = []
+
+    def watch(execute, sql, params, many, context):
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        call()
+    return seen
+
+
+def test_an_upsert_inserts_a_row_then_writes_into_it_in_one_statement_each(
+    no_orm_compile,
+):
+    assert can_upsert(TaskResult)  # PostgreSQL and SQLite alike
+    first = TaskResult(task_id="job-1", status="PENDING", task_name="ical")
+    assert len(statements_of(lambda: upsert_row(first, unique="task_id"))) == 1
+    stored = TaskResult.objects.get(task_id="job-1")
+    assert (stored.status, stored.task_name) == ("PENDING", "ical")
+
+    again = TaskResult(task_id="job-1", status="SUCCESS", result='"done"')
+    statements = statements_of(lambda: upsert_row(again, unique="task_id"))
+
+    assert len(statements) == 1 and "ON CONFLICT" in statements[0]
+    (row,) = TaskResult.objects.filter(task_id="job-1")
+    assert row.pk == stored.pk  # the same row, written into
+    assert (row.status, row.result) == ("SUCCESS", '"done"')
+    assert row.task_name is None  # every field written, as save() writes them
+    # Set on insert alone (auto_now_add); set on each write (auto_now).
+    assert row.date_created == stored.date_created
+    assert row.date_done > stored.date_done
+
+
+def test_an_upsert_keeps_the_fields_it_is_told_to_keep():
+    started = datetime(2030, 1, 1, tzinfo=UTC)
+    upsert_row(
+        TaskResult(task_id="job-2", status="STARTED", date_started=started),
+        unique="task_id",
+    )
+
+    upsert_row(
+        TaskResult(task_id="job-2", status="SUCCESS"),
+        unique="task_id",
+        keep=("date_started",),
+    )
+
+    row = TaskResult.objects.get(task_id="job-2")
+    assert (row.status, row.date_started) == ("SUCCESS", started)

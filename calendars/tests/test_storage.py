@@ -18,6 +18,7 @@ from django.utils import timezone
 from calendars import jobs, selectors
 from calendars.jobs import calendar_storage_trim
 from calendars.models import CalendarExport
+from calendars.storage import calendar_file_store, calendar_spool
 from calendars.tasks import ical_task
 from tests.support.processes import django_run
 from tests.support.stack import stack_env
@@ -305,8 +306,10 @@ def test_the_build_keeps_its_calendar_though_a_newer_job_finished_first(
     """A job that finished after this one was stored (another worker's) is
     older than nothing: the build's trim deletes it, never the calendar just
     stored, though that one alone is the oldest."""
-    size = built().file_size
+    first = built()
+    size = first.file_size
     CalendarExport.objects.all().delete()
+    default_storage.delete(first.file.name)  # so that the build adds it again
     newer = stored_job("newer", size, age_minutes=-1)
     settings.ICAL_STORAGE_BUDGET_BYTES = size * 2 - 1
 
@@ -315,6 +318,31 @@ def test_the_build_keeps_its_calendar_though_a_newer_job_finished_first(
     assert export.status == "SUCCESS"
     assert default_storage.exists(export.file.name)
     assert not CalendarExport.objects.filter(pk=newer.pk).exists()
+
+
+def test_a_calendar_stored_already_spares_the_trim(todos, media_root, settings):
+    """Storage grows only by a file added: a job whose calendar is stored
+    already (its todos have not changed) runs no trim, and what the trim
+    would delete stays until a job adds a file."""
+    first = built()
+    older = stored_job("older", first.file_size, age_minutes=60)
+    settings.ICAL_STORAGE_BUDGET_BYTES = first.file_size * 2 - 1  # over it
+
+    again = built()
+
+    assert again.file.name == first.file.name
+    assert CalendarExport.objects.filter(pk=older.pk).exists()
+    Todo.objects.create(title="new", deadline_at=DEADLINE)
+    assert built().status == "SUCCESS"  # a calendar added: the trim runs
+    assert not CalendarExport.objects.filter(pk=older.pk).exists()
+
+
+def test_storing_a_calendar_says_whether_it_added_the_file(media_root):
+    with calendar_spool([b"BEGIN:VCALENDAR\r\n"]) as spooled:
+        assert calendar_file_store(spooled) is True
+        assert calendar_file_store(spooled) is False
+
+    assert stored_files(media_root) == [f"{spooled.sha256}.ics"]
 
 
 # --- locks: writers racing on PostgreSQL --------------------------------------
