@@ -161,6 +161,7 @@ def save_row(
     *,
     update_fields: Sequence[str] | None = None,
     along: Sequence["Along"] = (),
+    before: "Before | None" = None,
 ) -> None:
     """instance.save(update_fields=update_fields), its statement written once
     per model and set of fields rather than compiled on each save.
@@ -176,7 +177,9 @@ def save_row(
     inserted id.
 
     `along`: statements to run in the new row's INSERT (statement_along),
-    where can_write_along(); post_save then says `written_along=True`."""
+    where can_write_along(); post_save then says `written_along=True`.
+    `before`: a statement to run in an update's own statement, before its
+    row is written (statement_before), where can_write_along()."""
     meta = instance._meta
     using = router.db_for_write(type(instance), instance=instance)
     connection = connections[using]
@@ -187,6 +190,8 @@ def save_row(
     returning = adding and not with_id and bool(meta.db_returning_fields)
     if along and not (returning and can_write_along(connection)):
         raise ValueError("statements along a save need a new row's INSERT")
+    if before and (adding or not can_write_along(connection)):
+        raise ValueError("a statement before a save needs an UPDATE on PostgreSQL")
     if (
         meta.parents
         or (adding and update_fields)  # save() refuses it, and says why
@@ -202,8 +207,8 @@ def save_row(
     )
     values = [field.pre_save(instance, adding) for field in fields]
     if any(hasattr(value, "resolve_expression") for value in values):
-        if along:
-            raise ValueError("statements along a save need values, not expressions")
+        if along or before:
+            raise ValueError("statements in a save need values, not expressions")
         instance.save(update_fields=update_fields)
         return
     origin = type(instance)
@@ -237,10 +242,11 @@ def save_row(
                     setattr(instance, field.attname, value)
         else:
             assigned = tuple(field.attname for field in fields)
-            cursor.execute(
-                update_sql(origin, using, assigned, ((meta.pk.attname, "="),)),
-                [*params, meta.pk.get_db_prep_value(instance.pk, connection)],
-            )
+            sql = update_sql(origin, using, assigned, ((meta.pk.attname, "="),))
+            params.append(meta.pk.get_db_prep_value(instance.pk, connection))
+            if before:
+                sql, params = statement_before(sql, params, before)
+            cursor.execute(sql, params)
             if cursor.rowcount == 0:
                 raise DatabaseError("Save with update_fields did not affect any rows.")
     instance._state.db = using
@@ -404,6 +410,30 @@ def written_row(
     for statement, changed in zip(along, row[columns:], strict=True):
         statement.counted(changed)
     return row[:columns]
+
+
+@dataclass(frozen=True)
+class Before:
+    """A statement to run in an UPDATE's own statement, before its row is
+    written: a SELECT of one row (a lock taken, say), and its parameters."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+
+def statement_before(
+    sql: str, params: Sequence[Any], before: Before
+) -> tuple[str, list[Any]]:
+    """`sql`, an UPDATE ... WHERE of update_sql, joined to `before`'s one row,
+    as one statement and its parameters: the UPDATE writes a row only once
+    `before` has run, in the same round trip. A transaction-level advisory
+    lock taken there is held from before the write to the end of the
+    transaction, as by a statement of its own before the UPDATE."""
+    head, where = sql.split(" WHERE ", 1)
+    return (
+        f"WITH before AS ({before.sql}) {head} FROM before WHERE {where}",
+        [*before.params, *params],
+    )
 
 
 # A condition of update_sql: a field, and "=" or "<>" (a parameter), or "IS NULL".

@@ -28,7 +28,13 @@ from django.db import connection, connections, router, transaction
 from django.db.models import F, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
-from api.compiled import instance_of_row, save_row, update_sql
+from api.compiled import (
+    Before,
+    can_write_along,
+    instance_of_row,
+    save_row,
+    update_sql,
+)
 from calendars.ical import calendar_row_chunks
 from calendars.models import CalendarExport
 from calendars.selectors import (
@@ -36,6 +42,7 @@ from calendars.selectors import (
     calendar_export_by_id,
     calendar_export_donor,
     calendar_rows,
+    with_donor_sql,
 )
 from calendars.storage import (
     calendar_file_delete,
@@ -52,6 +59,8 @@ QUEUE_UNAVAILABLE = "Could not queue the job: the job queue is unavailable."
 # A job is sent at most this many times in all: the first send and the sweep's.
 MAX_SENDS = 3
 UNFINISHED = (Status.PENDING, Status.STARTED, Status.RETRY)
+# Where a row of every_column(CalendarExport) has the id, which is never NULL.
+_ID_COLUMN = CalendarExport._meta.concrete_fields.index(CalendarExport._meta.pk)
 
 
 class TooManyWaiting(Exception):
@@ -111,30 +120,59 @@ def _start(export_id: UUID | str) -> CalendarExport | None:
     statements' Python (docs/benchmarks.md). A job that has succeeded is read
     as it is, and left so.
     """
+    export, _ = _start_statement(export_id, with_donor=False)
+    return export
+
+
+def _start_finding_donor(
+    export_id: UUID | str,
+) -> tuple[CalendarExport | None, CalendarExport | None]:
+    """_start(), and the job's donor (calendar_export_donor) unless the job
+    has succeeded: on PostgreSQL in the same statement, one round trip where
+    the look for a donor took another (docs/benchmarks.md)."""
+    connection = connections[router.db_for_write(CalendarExport)]
+    if can_write_along(connection):
+        return _start_statement(export_id, with_donor=True)
+    export = _start(export_id)
+    if export is None or export.status == Status.SUCCESS:
+        return export, None
+    return export, calendar_export_donor(export=export)
+
+
+def _start_statement(
+    export_id: UUID | str, *, with_donor: bool
+) -> tuple[CalendarExport | None, CalendarExport | None]:
     connection = connections[router.db_for_write(CalendarExport)]
     if not connection.features.can_return_columns_from_insert:  # no RETURNING
         export = calendar_export_by_id(export_id)
         if export is not None and export.status != Status.SUCCESS:
             now = timezone.now()
             _set_status(export, Status.STARTED, started_at=now, heartbeat_at=now)
-        return export
+        return export, None
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     job = CalendarExport._meta.pk.get_db_prep_value(UUID(str(export_id)), connection)
+    sql = update_sql(
+        CalendarExport,
+        connection.alias,
+        ("status", "started_at", "heartbeat_at", "updated_at"),
+        (("id", "="), ("status", "<>")),
+        returning=True,
+    )
+    params = [str(Status.STARTED), now, now, now, job, str(Status.SUCCESS)]
+    if with_donor:
+        sql = with_donor_sql(sql, connection.alias)
+        params.append(str(Status.SUCCESS))
     with connection.cursor() as cursor:
-        cursor.execute(
-            update_sql(
-                CalendarExport,
-                connection.alias,
-                ("status", "started_at", "heartbeat_at", "updated_at"),
-                (("id", "="), ("status", "<>")),
-                returning=True,
-            ),
-            [str(Status.STARTED), now, now, now, job, str(Status.SUCCESS)],
-        )
+        cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:  # no such job, or one that has succeeded
-        return calendar_export_by_id(export_id)
-    return instance_of_row(CalendarExport, connection.alias, row)
+        return calendar_export_by_id(export_id), None
+    columns = len(CalendarExport._meta.concrete_fields)
+    export = instance_of_row(CalendarExport, connection.alias, row[:columns])
+    found = row[columns:]
+    if not found or found[_ID_COLUMN] is None:  # no donor: every column NULL
+        return export, None
+    return export, instance_of_row(CalendarExport, connection.alias, found)
 
 
 def calendar_export_enqueue(*, export: CalendarExport) -> bool:
@@ -187,13 +225,14 @@ def calendar_export_build(
     Idempotent: a job delivered again after it succeeded is left as it is, and
     a job built again stores nothing new for the same todos.
     """
-    export = _start(export_id)
+    export, donor = _start_finding_donor(export_id)
     if export is None or export.status == Status.SUCCESS:
         return export
     with heartbeat(export_id=export.id), ExitStack() as spooled_files:
         if delay > 0:
             time.sleep(delay)
-        donor = calendar_export_donor(export=export)
+            # A donor may have finished meanwhile: looked for again.
+            donor = calendar_export_donor(export=export)
         if donor is not None and _reuse(export, donor):
             return export
         read_at = timezone.now()  # the rows below are read after this
@@ -214,9 +253,10 @@ def calendar_export_build(
                 f"whole storage budget ({budget:,} bytes: ICAL_STORAGE_BUDGET_MB).",
             )
             return export
+        # The row points at the file and the file is stored under its lock,
+        # in one transaction: a release of the same file (a trim, an expiry)
+        # waits, and then sees this job point at it.
         with transaction.atomic():
-            _lock(spooled.name)
-            added = calendar_file_store(spooled)
             _succeed(
                 export,
                 name=spooled.name,
@@ -224,7 +264,9 @@ def calendar_export_build(
                 sha256=spooled.sha256,
                 events=rows.count,
                 read_at=read_at,
+                locking=True,
             )
+            added = calendar_file_store(spooled)
     # Storage grows only by a file added: the calendar of todos that have not
     # changed since it was last built is stored already, and then the trim's
     # sum of every stored calendar, after each job, is spared.
@@ -259,17 +301,25 @@ def _succeed(
     sha256: str,
     events: int | None,
     read_at: datetime | None,
+    locking: bool = False,
 ) -> None:
-    _set_status(
-        export,
-        Status.SUCCESS,
-        file=name,
-        file_size=size,
-        sha256=sha256,
-        event_count=events,
-        read_at=read_at,
-        finished_at=timezone.now(),
-    )
+    """The job's SUCCESS, with its calendar `name`; `locking`: taking the lock
+    of `name` first (_lock), on PostgreSQL in the same statement."""
+    fields = {
+        "file": name,
+        "file_size": size,
+        "sha256": sha256,
+        "event_count": events,
+        "read_at": read_at,
+        "finished_at": timezone.now(),
+    }
+    if locking and can_write_along(connection):
+        lock = Before(*_lock_statement(name))
+        _set_status(export, Status.SUCCESS, before=lock, **fields)
+        return
+    if locking:
+        _lock(name)
+    _set_status(export, Status.SUCCESS, **fields)
 
 
 def _lock(name: str) -> None:
@@ -278,9 +328,11 @@ def _lock(name: str) -> None:
     IMMEDIATE, see settings.py) already runs alone."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name]
-            )
+            cursor.execute(*_lock_statement(name))
+
+
+def _lock_statement(name: str) -> tuple[str, tuple[str]]:
+    return "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,)
 
 
 @contextmanager
@@ -383,14 +435,17 @@ def calendar_export_mark(*, export_id: UUID | str, status: str) -> None:
     ).update(status=status, updated_at=timezone.now())
 
 
-def _set_status(export: CalendarExport, status: str, **fields) -> None:
+def _set_status(
+    export: CalendarExport, status: str, *, before: Before | None = None, **fields
+) -> None:
     """The job's status and these fields, written alone (with updated_at):
     nothing else of the row, such as the sweep's count of sends, is written
-    back as this process last read it."""
+    back as this process last read it. `before`: run in the same statement,
+    first (api/compiled.statement_before)."""
     export.status = status
     for name, value in fields.items():
         setattr(export, name, value)
-    save_row(export, update_fields=["status", *fields, "updated_at"])
+    save_row(export, update_fields=["status", *fields, "updated_at"], before=before)
 
 
 def calendar_exports_stale(*, now: datetime) -> "QuerySet[CalendarExport]":

@@ -65,6 +65,10 @@ class CalendarExport(models.Model):
             models.Index(fields=["status", "finished_at"]),
             models.Index(fields=["client", "status"]),
             models.Index(fields=["file"]),
+            # A job's donor (selectors.calendar_export_donor) is the newest
+            # calendar read after the job was asked for: read backwards from
+            # there, a few rows, not every finished job.
+            models.Index(fields=["read_at"]),
         ]
 
     def __str__(self) -> str:

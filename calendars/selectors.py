@@ -7,7 +7,7 @@ from functools import cache
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import CharField, F, Func, QuerySet
 
 from accounts.owners import OwnedQuery, owned_by
@@ -97,7 +97,9 @@ def calendar_export_donor(*, export: CalendarExport) -> CalendarExport | None:
     """A finished job whose calendar this job may have as its own: the same
     owner and filters, no window (each job counts one from its own request),
     and todos read after this job was asked for. Compiled once for each
-    owner's kind and filter (api/compiled.py): every job asks."""
+    owner's kind and filter (api/compiled.py): every job asks. On PostgreSQL
+    a job's start asks in its own statement, by the same conditions
+    (with_donor_sql)."""
     if export.window is not None:
         return None
     query = _donor_query(completed=export.completed)
@@ -124,6 +126,45 @@ def _donor_query(*, completed: bool | None) -> OwnedQuery:
         donors,
         export_id=(STAND_IN_UUID, CalendarExport._meta.pk),
         asked_at=(STAND_IN_TIME, CalendarExport._meta.get_field("read_at")),
+    )
+
+
+@cache
+def with_donor_sql(started_sql: str, using: str) -> str:
+    """`started_sql` (an UPDATE of one job, RETURNING every_column) and that
+    job's donor, as calendar_export_donor defines it, in one statement
+    (PostgreSQL: a data-modifying WITH and a LATERAL join). Its row: the job's
+    columns, then the donor's, every one NULL when there is none; its one
+    parameter after the UPDATE's, the status SUCCESS. No row when the UPDATE
+    wrote none.
+
+    The same conditions as _donor_query's, written for the job's own row (NULL
+    meets NULL, as owned_by() and a filter of None mean), so that a job's
+    start and its look for a donor are one round trip."""
+    quote = connections[using].ops.quote_name
+
+    def column(name: str) -> str:
+        return quote(CalendarExport._meta.get_field(name).column)
+
+    donor_columns = ", ".join(
+        f"donor.{quote(field.column)}" for field in CalendarExport._meta.concrete_fields
+    )
+    same = " AND ".join(
+        f"donor.{column(name)} IS NOT DISTINCT FROM started.{column(name)}"
+        for name in ("owner", "completed")
+    )
+    return (
+        f"WITH started AS ({started_sql}) "
+        f"SELECT started.*, found.* FROM started LEFT JOIN LATERAL ("
+        f"SELECT {donor_columns} "
+        f"FROM {quote(CalendarExport._meta.db_table)} AS donor "
+        f"WHERE donor.{column('status')} = %s AND {same} "
+        f"AND donor.{column('window')} IS NULL "
+        f"AND started.{column('window')} IS NULL "
+        f"AND donor.{column('read_at')} >= started.{column('created_at')} "
+        f"AND donor.{column('id')} <> started.{column('id')} "
+        f"ORDER BY donor.{column('read_at')} DESC LIMIT 1"
+        f") AS found ON true"
     )
 
 

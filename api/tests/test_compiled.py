@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
-from django.db import DatabaseError, IntegrityError, connection
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.signals import post_save
 from django.db.models.sql.compiler import SQLInsertCompiler, SQLUpdateCompiler
@@ -17,6 +17,7 @@ from api.compiled import (
     STAND_IN_TIME,
     STAND_IN_UUID,
     Along,
+    Before,
     CompiledQuery,
     can_upsert,
     can_write_along,
@@ -308,6 +309,61 @@ def test_statements_along_need_a_new_rows_insert(make_todo):
         save_row(make_todo(title="saved"), update_fields=["title"], along=along)
     with pytest.raises(ValueError, match="expressions"):
         save_row(Todo(title="new", completed=F("completed")), along=along)
+
+
+# --- A statement before an update (PostgreSQL) ---------------------------------------
+
+LOCK_42 = Before("SELECT pg_advisory_xact_lock(%s)", (42,))
+
+
+def advisory_locks_held() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND pid = pg_backend_pid() AND granted"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)  # the block below is the transaction
+def test_a_lock_taken_before_an_update_is_held_to_the_end_of_the_transaction():
+    _postgresql_only()
+    export = CalendarExport.objects.create()
+    export.client = "renamed"
+
+    with transaction.atomic():
+        statements = statements_of(
+            lambda: save_row(export, update_fields=["client"], before=LOCK_42)
+        )
+        assert len(statements) == 1 and "pg_advisory_xact_lock" in statements[0]
+        assert advisory_locks_held() == 1
+
+    assert advisory_locks_held() == 0
+    assert CalendarExport.objects.get(pk=export.pk).client == "renamed"
+
+
+def test_an_update_of_a_gone_row_with_a_statement_before_it_fails_as_save_does(
+    make_todo,
+):
+    _postgresql_only()
+    todo = make_todo(title="saved")
+    Todo.objects.filter(pk=todo.pk).delete()
+
+    with pytest.raises(DatabaseError, match="did not affect any rows"):
+        save_row(todo, update_fields=["title"], before=LOCK_42)
+
+
+def test_a_statement_before_a_save_needs_an_update_on_postgresql(make_todo):
+    saved = make_todo(title="saved")
+    if not can_write_along(connection):
+        with pytest.raises(ValueError, match="PostgreSQL"):
+            save_row(saved, update_fields=["title"], before=LOCK_42)
+        return
+    with pytest.raises(ValueError, match="UPDATE"):
+        save_row(Todo(title="new"), before=LOCK_42)
+    with pytest.raises(ValueError, match="expressions"):
+        saved.completed = F("completed")
+        save_row(saved, update_fields=["completed"], before=LOCK_42)
 
 
 # --- Upserts ----------------------------------------------------------------------

@@ -345,6 +345,25 @@ def test_storing_a_calendar_says_whether_it_added_the_file(media_root):
     assert stored_files(media_root) == [f"{spooled.sha256}.ics"]
 
 
+def test_a_job_s_success_takes_its_file_s_lock_in_its_own_statement(todos):
+    """On PostgreSQL: the lock, then the row written, in one round trip; the
+    transaction is BEGIN, that UPDATE and COMMIT. Elsewhere no lock is taken:
+    each write transaction runs alone."""
+    export = CalendarExport.objects.create()
+
+    with CaptureQueriesContext(connection) as queries:
+        ical_task(str(export.id))
+
+    statements = [query["sql"] for query in queries]
+    locks = [sql for sql in statements if "pg_advisory_xact_lock" in sql]
+    if connection.vendor != "postgresql":
+        assert locks == []
+        return
+    (success,) = locks
+    assert success.startswith("WITH before AS (SELECT pg_advisory_xact_lock")
+    assert "UPDATE" in success and "SUCCESS" in success
+
+
 # --- locks: writers racing on PostgreSQL --------------------------------------
 
 

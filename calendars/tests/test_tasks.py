@@ -11,6 +11,7 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone as django_timezone
 
 from calendars import jobs, selectors, storage
 from calendars.ical import TodoEntry, calendar_ics_reference, todo_uid
@@ -226,14 +227,72 @@ def test_a_job_that_succeeded_is_read_as_it_is_and_left_so(todos):
     assert jobs._start("00000000-0000-0000-0000-000000000000") is None
 
 
+def test_a_job_starts_and_finds_its_donor_as_calendar_export_donor_does(
+    django_user_model,
+):
+    """On PostgreSQL in the start's own statement: the same donor as the
+    ORM's definition finds, for each way a finished job can differ."""
+    user = django_user_model.objects.create_user("donor-owner")
+    jobs_ = {
+        "plain": CalendarExport.objects.create(),
+        "done": CalendarExport.objects.create(completed=True),
+        "undone": CalendarExport.objects.create(completed=False),
+        "users": CalendarExport.objects.create(owner=user),
+        "window": CalendarExport.objects.create(window=3),
+    }
+    after = django_timezone.now() + timedelta(seconds=1)
+
+    def finished(read_at, **fields):
+        return CalendarExport.objects.create(
+            status="SUCCESS", file="calendars/x.ics", read_at=read_at, **fields
+        )
+
+    finished(after)  # the shared list's, every todo
+    finished(after + timedelta(seconds=1), completed=True)
+    finished(after - timedelta(days=1), completed=False)  # read before asked
+    finished(after, owner=user)
+    finished(after, window=3)
+    expected = {
+        name: selectors.calendar_export_donor(export=job) for name, job in jobs_.items()
+    }
+    assert expected["window"] is expected["undone"] is None
+    assert len(set(expected.values())) == 4
+
+    for name, job in jobs_.items():
+        with CaptureQueriesContext(connection) as queries:
+            started, donor = jobs._start_finding_donor(job.id)
+        assert started.status == "STARTED" and started.pk == job.pk
+        assert donor == expected[name], name
+        if donor is not None:
+            assert (donor.read_at, donor.file.name) == (
+                expected[name].read_at,
+                "calendars/x.ics",
+            )
+        if connection.vendor == "postgresql":
+            assert len(queries) == 1, name
+
+
+def test_a_job_that_succeeded_is_no_one_s_to_start_nor_to_find_a_donor_for(todos):
+    export = CalendarExport.objects.create()
+    ical_task(str(export.id))
+
+    started, donor = jobs._start_finding_donor(export.id)
+
+    assert (started.status, donor) == ("SUCCESS", None)
+    assert jobs._start_finding_donor("00000000-0000-0000-0000-000000000000") == (
+        None,
+        None,
+    )
+
+
 @pytest.mark.django_db(transaction=True)  # the beat writes from its own thread
 def test_a_running_job_beats_for_itself(todos, settings, monkeypatch):
     settings.ICAL_HEARTBEAT_SECONDS = 0.05
     export = CalendarExport.objects.create()
     beats = []
 
-    def watch_the_beat(**kwargs):
-        """Mid-build (where a reusable calendar is looked for): a beat lands."""
+    def watch_the_beat():
+        """Mid-build (where the todos are read): a beat lands."""
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not beats:
             row = CalendarExport.objects.get(pk=export.pk)
@@ -241,7 +300,11 @@ def test_a_running_job_beats_for_itself(todos, settings, monkeypatch):
                 beats.append(row.heartbeat_at)
             time.sleep(0.02)
 
-    monkeypatch.setattr(jobs, "calendar_export_donor", watch_the_beat)
+    def rows_after_a_beat(**filters):
+        watch_the_beat()
+        return selectors.calendar_rows(**filters)
+
+    monkeypatch.setattr(jobs, "calendar_rows", rows_after_a_beat)
     jobs.calendar_export_build(export_id=export.id, completed=None, window=None)
 
     assert beats, "the job's own row was beaten while it ran"
