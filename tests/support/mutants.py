@@ -189,10 +189,10 @@ MUTANTS = (
         for name, old, new in (
             ("x__lock__mutmut_2", 'vendor == "postgresql"', 'vendor == "XXpostgresqlXX"'),
             ("x__lock__mutmut_3", 'vendor == "postgresql"', 'vendor == "POSTGRESQL"'),
-            ("x__lock__mutmut_4", f"{LOCK_SQL}, [name]", "None, [name]"),
-            ("x__lock__mutmut_5", f"{LOCK_SQL}, [name]", f"{LOCK_SQL}, None"),
-            ("x__lock__mutmut_6", f"{LOCK_SQL}, [name]", "[name]"),
-            ("x__lock__mutmut_7", f"{LOCK_SQL}, [name]", f"{LOCK_SQL}, "),
+            ("x__lock_statement__mutmut_1", f"{LOCK_SQL}, (name,)", "None, (name,)"),
+            ("x__lock_statement__mutmut_2", f"{LOCK_SQL}, (name,)", f"{LOCK_SQL}, None"),
+            ("x__lock_statement__mutmut_3", f"{LOCK_SQL}, (name,)", "(name,)"),
+            ("x__lock_statement__mutmut_4", f"{LOCK_SQL}, (name,)", f"{LOCK_SQL}, ()"),
             ("x__lock__mutmut_8", LOCK_SQL, f'"XX{LOCK_SQL[1:-1]}XX"'),
             ("x__lock__mutmut_10", LOCK_SQL, LOCK_SQL.upper()),
         )
@@ -201,10 +201,27 @@ MUTANTS = (
         Mutant(f"no {lock} lock ({name})", "calendars/jobs.py", ((call, "_lock(None)"),), tests)
         for name, lock, call, tests in (
             ("x_calendar_export_create__mutmut_3", "client", '_lock(f"calendar client {client}")', (BURST,)),
-            ("x_calendar_export_build__mutmut_54", "stored file", "_lock(spooled.name)", (RELEASED_AS_BUILT,)),
             ("x__reuse__mutmut_1", "donor file", "_lock(donor.file.name)", (RELEASED_AS_REUSED,)),
-            ("x_calendar_file_release__mutmut_1", "released file", "_lock(name)", (RELEASED_AS_REUSED, RELEASED_AS_BUILT)),
         )
+    ),
+    Mutant(
+        "no released file lock (x_calendar_file_release__mutmut_1)",
+        "calendars/jobs.py",
+        (("        _lock(name)\n        if CalendarExport", "        _lock(None)\n        if CalendarExport"),),
+        (RELEASED_AS_REUSED, RELEASED_AS_BUILT),
+    ),
+    # The build's SUCCESS takes its file's lock in its UPDATE's statement.
+    Mutant(
+        "no stored file lock (the build's SUCCESS unlocked)",
+        "calendars/jobs.py",
+        (("                locking=True,\n", "                locking=False,\n"),),
+        (RELEASED_AS_BUILT,),
+    ),
+    Mutant(
+        "no stored file lock in SUCCESS's statement on PostgreSQL",
+        "calendars/jobs.py",
+        (("before=lock, **fields", "before=None, **fields"),),
+        (RELEASED_AS_BUILT,),
     ),
     Mutant(
         "a failed beat ends the heartbeat",
