@@ -10,7 +10,7 @@ written by one INSERT ... ON CONFLICT DO UPDATE, compiled once
 (api/compiled.upsert_row). Reading results, forgetting them, groups and
 chords are the library's own.
 
-taskoverflow/celery.py makes CELERY_RESULT_BACKEND=django-db mean this class.
+taskoverflow/settings.py makes CELERY_RESULT_BACKEND=django-db mean this class.
 """
 
 from celery import states

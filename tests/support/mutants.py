@@ -220,7 +220,7 @@ MUTANTS = (
     Mutant(
         "no stored file lock in SUCCESS's statement on PostgreSQL",
         "calendars/jobs.py",
-        (("before=lock, **fields", "before=None, **fields"),),
+        (("before = Before(*_lock_statement(name)) if lock else None", "before = None"),),
         (RELEASED_AS_BUILT,),
     ),
     Mutant(
