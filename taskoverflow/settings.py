@@ -148,6 +148,17 @@ else:
         # Django's, with a health check that costs no round trip while the
         # server has said nothing (taskoverflow/postgresql/base.py).
         DATABASES["default"]["ENGINE"] = "taskoverflow.postgresql"
+        if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+            # A statement a connection runs again and again is prepared after
+            # psycopg's default five runs: PostgreSQL then plans it once per
+            # connection, not on every run. A job's first statement took 1 ms
+            # of the server's time to plan and a tenth of that to run
+            # (docs/benchmarks.md). Preparing needs the parameters bound by the
+            # server (Django's default binds them into the SQL text itself);
+            # off for a pooler that cannot keep prepared statements.
+            DATABASES["default"].setdefault("OPTIONS", {}).update(
+                server_side_binding=True, prepare_threshold=5
+            )
     # Bound every wait on the database: a server that is gone fails fast.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)

@@ -108,3 +108,31 @@ def test_a_connection_with_an_error_or_an_open_transaction_gets_the_full_check(
     assert wrapper.is_usable()
 
     assert _last_statement(watcher, pid) == "SELECT 1"
+
+
+# --- prepared statements (settings.py: DATABASE_PREPARED_STATEMENTS) ------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_run_again_and_again_is_prepared_on_postgresql():
+    """The server plans a poll's statement once per connection, not per poll."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's (psycopg's)")
+    connection.close()  # a new connection: earlier tests' statements are not on it
+    from uuid import uuid4
+
+    from calendars.selectors import calendar_export_status
+
+    def prepared_polls() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                ['SELECT "calendars_calendarexport"."status"%'],
+            )
+            return cursor.fetchone()[0]
+
+    assert prepared_polls() == 0
+    for _ in range(6):  # psycopg prepares a statement at its fifth run
+        assert calendar_export_status(export_id=uuid4(), owner=None) is None
+
+    assert prepared_polls() == 1

@@ -348,3 +348,21 @@ def test_the_worker_holds_one_job_at_a_time_and_acknowledges_it_once_done():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "True", "True"]
+
+
+@pytest.mark.parametrize(
+    "switch, options",
+    [
+        ({}, "True 5"),
+        ({"DATABASE_PREPARED_STATEMENTS": "false"}, "None None"),
+    ],
+)
+def test_postgresql_prepares_statements_unless_told_not_to(switch, options):
+    env = project_env(DATABASE_URL="postgres://user:pw@db.example:5432/todos", **switch)
+    result = django_run(
+        "o = settings.DATABASES['default']['OPTIONS']\n"
+        "print(o.get('server_side_binding'), o.get('prepare_threshold'))\n",
+        env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == options.split()

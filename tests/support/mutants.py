@@ -150,6 +150,12 @@ MUTANTS = (
         ("tests/test_server.py::test_web_processes_sharing_a_redis_cache_share_each_client_s_count",),
     ),
     Mutant(
+        "statements never prepared (psycopg's prepare_threshold None)",
+        SETTINGS,
+        (("server_side_binding=True, prepare_threshold=5", "server_side_binding=True, prepare_threshold=None"),),
+        ("tests/test_settings.py::test_postgresql_prepares_statements_unless_told_not_to",),
+    ),
+    Mutant(
         "visibility timeout below the time limit",
         SETTINGS,
         (("_visibility_timeout = ICAL_TIME_LIMIT + 60", "_visibility_timeout = max(ICAL_TIME_LIMIT - 5, 1)"),),
